@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ordertracker/ordertracker/orders"
+)
+
+// config is everything the program reads from its environment. Each field
+// names its variable; README.md lists them all with their defaults.
+type config struct {
+	addr          string                // ADDR
+	databaseURL   string                // DATABASE_URL
+	dataDir       string                // DATA_DIR
+	stages        orders.StageDurations // STAGE_DURATIONS
+	heartbeat     time.Duration         // HEARTBEAT_INTERVAL
+	retry         time.Duration         // SSE_RETRY
+	workerBatch   int                   // WORKER_BATCH
+	logFormat     string                // LOG_FORMAT
+	logLevel      slog.Level            // LOG_LEVEL
+	shutdownGrace time.Duration         // SHUTDOWN_TIMEOUT
+}
+
+// envVars lists every variable the program reads.
+var envVars = []string{
+	"ADDR", "DATABASE_URL", "DATA_DIR", "STAGE_DURATIONS", "HEARTBEAT_INTERVAL", "SSE_RETRY",
+	"WORKER_BATCH", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
+}
+
+// loadConfig reads the environment through getenv. Every bad value is
+// reported, each with its variable's name and what is wrong.
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		addr:          or(getenv("ADDR"), ":8080"),
+		databaseURL:   getenv("DATABASE_URL"),
+		dataDir:       or(getenv("DATA_DIR"), ".data"),
+		logFormat:     or(getenv("LOG_FORMAT"), "text"),
+		heartbeat:     15 * time.Second,
+		retry:         2 * time.Second,
+		shutdownGrace: 10 * time.Second,
+		workerBatch:   500,
+	}
+	var errs []error
+	bad := func(name, value, why string) {
+		errs = append(errs, fmt.Errorf("%s=%q: %s", name, value, why))
+	}
+	var err error
+	if c.stages, err = orders.ParseStageDurations(getenv("STAGE_DURATIONS")); err != nil {
+		bad("STAGE_DURATIONS", getenv("STAGE_DURATIONS"), err.Error())
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"HEARTBEAT_INTERVAL", &c.heartbeat},
+		{"SSE_RETRY", &c.retry},
+		{"SHUTDOWN_TIMEOUT", &c.shutdownGrace},
+	} {
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur <= 0 {
+			bad(d.name, v, "want a positive duration such as 15s or 1m")
+			continue
+		}
+		*d.dst = dur
+	}
+	if v := getenv("WORKER_BATCH"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			bad("WORKER_BATCH", v, "want a whole number from 1 to 10000")
+		}
+		c.workerBatch = n
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		bad("LOG_FORMAT", c.logFormat, "want text or json")
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("LOG_LEVEL", v, "want debug, info, warn or error")
+		}
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+func or(v, fallback string) string {
+	if strings.TrimSpace(v) == "" {
+		return fallback
+	}
+	return v
+}

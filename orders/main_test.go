@@ -1,0 +1,9 @@
+package orders_test
+
+import (
+	"testing"
+
+	"github.com/ordertracker/ordertracker/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

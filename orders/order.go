@@ -1,0 +1,74 @@
+// Package orders is the domain: orders, their state machine, the event log
+// that records every change, the worker that moves orders on by themselves,
+// and the listener that hears about changes from PostgreSQL.
+package orders
+
+import (
+	"crypto/rand"
+	"time"
+)
+
+// An Order is what a customer asked for and where it is now.
+type Order struct {
+	ID           int64
+	Token        string
+	CustomerName string
+	Items        []Item
+	TotalCents   int
+	Status       Status
+	// Seq is the sequence number of the order's latest event: 1 at creation,
+	// one more for every change.
+	Seq       int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// NextMoveAt is when the worker will move the order on; zero once the
+	// order is finished.
+	NextMoveAt time.Time
+}
+
+// An Item is one line of an order, priced when the order was placed.
+type Item struct {
+	MenuID     string `json:"id"`
+	Name       string `json:"name"`
+	PriceCents int    `json:"price_cents"`
+	Quantity   int    `json:"quantity"`
+}
+
+// An Event is one change of an order's status, as the event log holds it.
+type Event struct {
+	// Position is the event's place in the log of all orders. Positions are
+	// handed out in commit order, so they are a gap-free cursor.
+	Position int64
+	OrderID  int64
+	Token    string
+	// Seq is the event's place in its own order's history: 1, 2, 3...
+	Seq    int
+	Status Status
+	Actor  Actor
+	At     time.Time
+
+	// CustomerName, Items and TotalCents describe the order, so that a board
+	// of all orders can show one it has not seen before.
+	CustomerName string
+	Items        []Item
+	TotalCents   int
+}
+
+// NewToken returns a fresh customer token: 26 characters of base32 carrying
+// 130 bits from crypto/rand, safe in a URL.
+func NewToken() string { return rand.Text() }
+
+// ValidToken reports whether s has the shape of a token, so that malformed
+// ones are turned away without a query.
+func ValidToken(s string) bool {
+	if len(s) != 26 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,300 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// A Store keeps orders and their events in PostgreSQL.
+type Store struct {
+	pool   *pgxpool.Pool
+	stages StageDurations
+	now    func() time.Time
+}
+
+// Options configure a Store.
+type Options struct {
+	// Stages are the stage durations used to schedule the worker's next move.
+	// The zero value means DefaultStageDurations.
+	Stages StageDurations
+	// Now, when set, replaces the database's clock for every time the store
+	// writes or compares, so tests can move time by hand. Nil means the
+	// database's now(), one clock for every process.
+	Now func() time.Time
+}
+
+// NewStore returns a Store over pool.
+func NewStore(pool *pgxpool.Pool, opts Options) *Store {
+	if opts.Stages == (StageDurations{}) {
+		opts.Stages = DefaultStageDurations
+	}
+	return &Store{pool: pool, stages: opts.Stages, now: opts.Now}
+}
+
+// Pool is the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Stages are the stage durations the store schedules with.
+func (s *Store) Stages() StageDurations { return s.stages }
+
+// querier is what the store's reads need: a pool, a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// clock is the time to pass to queries as $now: nil lets the database use now().
+func (s *Store) clock() *time.Time {
+	if s.now == nil {
+		return nil
+	}
+	t := s.now()
+	return &t
+}
+
+// micros is d as a number of microseconds for "* interval '1 microsecond'";
+// nil (SQL NULL) when there is no next move.
+func micros(d time.Duration, ok bool) *int64 {
+	if !ok {
+		return nil
+	}
+	us := d.Microseconds()
+	return &us
+}
+
+const createOrder = `
+INSERT INTO orders (token, customer_name, items, total_cents, status, actor, created_at, updated_at, next_move_at)
+VALUES ($1, $2, $3, $4, 'received', 'customer',
+        coalesce($5::timestamptz, now()), coalesce($5::timestamptz, now()),
+        coalesce($5::timestamptz, now()) + $6 * interval '1 microsecond')
+RETURNING ` + orderColumns
+
+const orderColumns = `id, token, customer_name, items, total_cents, status, seq, created_at, updated_at, next_move_at`
+
+// Create validates and stores a new order in status Received. Bad input is
+// a *ValidationError.
+func (s *Store) Create(ctx context.Context, n NewOrder) (Order, error) {
+	n, items, err := n.Validate()
+	if err != nil {
+		return Order{}, err
+	}
+	due, _ := s.stages.For(Received)
+	for attempt := 0; ; attempt++ {
+		rows, _ := s.pool.Query(ctx, createOrder, NewToken(), n.CustomerName, items, Total(items), s.clock(), micros(due, true))
+		o, err := pgx.CollectExactlyOneRow(rows, scanOrder)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "orders_token_key" && attempt < 3 {
+			continue // a token collision: 130 random bits make this all but impossible
+		}
+		if err != nil {
+			return Order{}, fmt.Errorf("create order: %w", err)
+		}
+		return o, nil
+	}
+}
+
+// Get returns the order with the given token, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, token string) (Order, error) {
+	if !ValidToken(token) {
+		return Order{}, ErrNotFound
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE token = $1`, token)
+	o, err := pgx.CollectExactlyOneRow(rows, scanOrder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, ErrNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("get order: %w", err)
+	}
+	return o, nil
+}
+
+// ListOptions page through orders, newest first.
+type ListOptions struct {
+	// Limit is the page size; zero means 50, and more than 500 means 500.
+	Limit int
+	// Before, when not zero, starts the page after the order with this ID.
+	Before int64
+	// Active keeps only orders that are not finished.
+	Active bool
+}
+
+// List returns orders newest first.
+func (s *Store) List(ctx context.Context, opts ListOptions) ([]Order, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+orderColumns+` FROM orders
+		WHERE ($1 = 0 OR id < $1) AND (NOT $2 OR status NOT IN ('delivered', 'cancelled'))
+		ORDER BY id DESC
+		LIMIT $3`, opts.Before, opts.Active, limit)
+	list, err := pgx.CollectRows(rows, scanOrder)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return list, nil
+}
+
+// Advance moves the order from status from to the next stage, on behalf of
+// by. It is a compare-and-set: if the order is no longer in from (someone
+// else moved it first) or from has no next stage, nothing changes and the
+// error is ErrIllegalTransition.
+func (s *Store) Advance(ctx context.Context, token string, from Status, by Actor) (Event, error) {
+	to, ok := from.Next()
+	if !ok {
+		return Event{}, s.illegal(ctx, token)
+	}
+	return s.move(ctx, token, from, to, by)
+}
+
+// Cancel cancels the order on behalf of by, if it is still received or
+// cooking; otherwise the error is ErrIllegalTransition.
+func (s *Store) Cancel(ctx context.Context, token string, by Actor) (Event, error) {
+	o, err := s.Get(ctx, token)
+	if err != nil {
+		return Event{}, err
+	}
+	if !o.Status.Cancellable() {
+		return Event{}, ErrIllegalTransition
+	}
+	return s.move(ctx, token, o.Status, Cancelled, by)
+}
+
+const moveOrder = `
+UPDATE orders
+SET status = $3, actor = $4, updated_at = coalesce($5::timestamptz, now()),
+    next_move_at = coalesce($5::timestamptz, now()) + $6 * interval '1 microsecond'
+WHERE token = $1 AND status = $2
+RETURNING id, seq, updated_at`
+
+func (s *Store) move(ctx context.Context, token string, from, to Status, by Actor) (Event, error) {
+	if !ValidToken(token) {
+		return Event{}, ErrNotFound
+	}
+	var ev Event
+	err := s.pool.QueryRow(ctx, moveOrder, token, from, to, by, s.clock(), micros(s.stages.For(to))).
+		Scan(&ev.OrderID, &ev.Seq, &ev.At)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Event{}, s.illegal(ctx, token)
+	case isIllegalTransition(err):
+		return Event{}, ErrIllegalTransition
+	case err != nil:
+		return Event{}, fmt.Errorf("move order to %s: %w", to, err)
+	}
+	events, err := s.Events(ctx, ev.OrderID, ev.Seq-1)
+	if err != nil || len(events) == 0 {
+		return Event{}, fmt.Errorf("read the event of a move to %s: %w", to, err)
+	}
+	return events[0], nil
+}
+
+// illegal tells a move of an order that does not exist from one that is not
+// allowed.
+func (s *Store) illegal(ctx context.Context, token string) error {
+	if _, err := s.Get(ctx, token); err != nil {
+		return err
+	}
+	return ErrIllegalTransition
+}
+
+// isIllegalTransition reports whether err is the database's state machine
+// guard refusing a move.
+func isIllegalTransition(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.ConstraintName == "order_transition"
+}
+
+const eventColumns = `e.position, e.order_id, o.token, e.seq, e.status, e.actor, e.at, o.customer_name, o.items, o.total_cents`
+
+// Events returns the order's events after sequence number afterSeq, oldest
+// first; afterSeq 0 is the whole history.
+func (s *Store) Events(ctx context.Context, orderID int64, afterSeq int) ([]Event, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+eventColumns+`
+		FROM order_events e JOIN orders o ON o.id = e.order_id
+		WHERE e.order_id = $1 AND e.seq > $2
+		ORDER BY e.seq`, orderID, afterSeq)
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read order events: %w", err)
+	}
+	return events, nil
+}
+
+// EventsAfter returns up to limit events of all orders after position,
+// in position order.
+func (s *Store) EventsAfter(ctx context.Context, position int64, limit int) ([]Event, error) {
+	return eventsAfter(ctx, s.pool, position, limit)
+}
+
+func eventsAfter(ctx context.Context, q querier, position int64, limit int) ([]Event, error) {
+	rows, _ := q.Query(ctx, `
+		SELECT `+eventColumns+`
+		FROM order_events e JOIN orders o ON o.id = e.order_id
+		WHERE e.position > $1
+		ORDER BY e.position
+		LIMIT $2`, position, limit)
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", position, err)
+	}
+	return events, nil
+}
+
+// Head is the position of the newest event, 0 when there is none.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	return head(ctx, s.pool)
+}
+
+func head(ctx context.Context, q querier) (int64, error) {
+	rows, _ := q.Query(ctx, `SELECT coalesce(max(position), 0) FROM order_events`)
+	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("read the newest event position: %w", err)
+	}
+	return p, nil
+}
+
+func scanOrder(row pgx.CollectableRow) (Order, error) {
+	var o Order
+	var next *time.Time
+	err := row.Scan(&o.ID, &o.Token, &o.CustomerName, &o.Items, &o.TotalCents, &o.Status, &o.Seq,
+		&o.CreatedAt, &o.UpdatedAt, &next)
+	if next != nil {
+		o.NextMoveAt = *next
+	}
+	return o, err
+}
+
+func scanEvent(row pgx.CollectableRow) (Event, error) {
+	var e Event
+	err := row.Scan(&e.Position, &e.OrderID, &e.Token, &e.Seq, &e.Status, &e.Actor, &e.At,
+		&e.CustomerName, &e.Items, &e.TotalCents)
+	return e, err
+}
+
+// Latest returns the latest event of each of the newest limit orders, in
+// position order: the current state of the board, as events. Any event
+// committed later has a higher position than all of them.
+func (s *Store) Latest(ctx context.Context, limit int) ([]Event, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+eventColumns+`
+		FROM (SELECT id FROM orders ORDER BY id DESC LIMIT $1) newest
+		JOIN orders o ON o.id = newest.id
+		JOIN order_events e ON e.order_id = o.id AND e.seq = o.seq
+		ORDER BY e.position`, limit)
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read the latest events: %w", err)
+	}
+	return events, nil
+}

@@ -1,0 +1,408 @@
+package orders_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/orders"
+)
+
+func newStore(t *testing.T) *orders.Store {
+	t.Helper()
+	return orders.NewStore(pgtest.NewPool(t), orders.Options{})
+}
+
+func createOrder(t *testing.T, s *orders.Store) orders.Order {
+	t.Helper()
+	o, err := s.Create(context.Background(), orders.NewOrder{
+		CustomerName: "Ada",
+		Lines:        []orders.Line{{MenuID: "margherita", Quantity: 2}, {MenuID: "lemonade", Quantity: 1}},
+	})
+	if err != nil {
+		t.Fatalf("create order: %v", err)
+	}
+	return o
+}
+
+// pathTo lists the moves that bring a new order to status s.
+func pathTo(s orders.Status) []orders.Status {
+	switch s {
+	case orders.Cooking:
+		return []orders.Status{orders.Cooking}
+	case orders.OutForDelivery:
+		return []orders.Status{orders.Cooking, orders.OutForDelivery}
+	case orders.Delivered:
+		return []orders.Status{orders.Cooking, orders.OutForDelivery, orders.Delivered}
+	case orders.Cancelled:
+		return []orders.Status{orders.Cancelled}
+	}
+	return nil
+}
+
+// orderIn returns a new order moved, legally, to status s.
+func orderIn(t *testing.T, s *orders.Store, status orders.Status) orders.Order {
+	t.Helper()
+	ctx := context.Background()
+	o := createOrder(t, s)
+	from := orders.Received
+	for _, to := range pathTo(status) {
+		var err error
+		if to == orders.Cancelled {
+			_, err = s.Cancel(ctx, o.Token, orders.ByStaff)
+		} else {
+			_, err = s.Advance(ctx, o.Token, from, orders.ByStaff)
+		}
+		if err != nil {
+			t.Fatalf("move order from %s to %s: %v", from, to, err)
+		}
+		from = to
+	}
+	o, err := s.Get(ctx, o.Token)
+	if err != nil || o.Status != status {
+		t.Fatalf("order is %s (%v), want %s", o.Status, err, status)
+	}
+	return o
+}
+
+func history(t *testing.T, s *orders.Store, o orders.Order) []orders.Event {
+	t.Helper()
+	events, err := s.Events(context.Background(), o.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+func TestCreateStoresAReceivedOrderWithItsFirstEvent(t *testing.T) {
+	s := newStore(t)
+	o := createOrder(t, s)
+	if o.Status != orders.Received || o.Seq != 1 || !orders.ValidToken(o.Token) {
+		t.Errorf("got status %s, seq %d, token %q; want received, 1, a valid token", o.Status, o.Seq, o.Token)
+	}
+	if got, want := o.TotalCents, 2*950+350; got != want {
+		t.Errorf("total = %d, want %d", got, want)
+	}
+	if o.NextMoveAt.Sub(o.CreatedAt) != orders.DefaultStageDurations.Received {
+		t.Errorf("next move %v after creation, want %v", o.NextMoveAt.Sub(o.CreatedAt), orders.DefaultStageDurations.Received)
+	}
+	got, err := s.Get(context.Background(), o.Token)
+	if err != nil || got.CustomerName != "Ada" || len(got.Items) != 2 || got.Items[0].Name != "Margherita" {
+		t.Errorf("Get = %+v, %v", got, err)
+	}
+	events := history(t, s, o)
+	if len(events) != 1 || events[0].Seq != 1 || events[0].Status != orders.Received || events[0].Actor != orders.ByCustomer {
+		t.Errorf("history = %+v, want one received event by the customer", events)
+	}
+}
+
+func TestCreateRefusesInvalidOrders(t *testing.T) {
+	s := newStore(t)
+	_, err := s.Create(context.Background(), orders.NewOrder{CustomerName: " "})
+	var invalid *orders.ValidationError
+	if !errors.As(err, &invalid) || invalid.Fields["name"] == "" || invalid.Fields["items"] == "" {
+		t.Fatalf("Create error = %v, want a ValidationError naming name and items", err)
+	}
+	if n := count(t, s.Pool(), "SELECT count(*) FROM orders"); n != 0 {
+		t.Errorf("%d orders stored, want none", n)
+	}
+}
+
+func TestGetUnknownOrMalformedTokensAreNotFound(t *testing.T) {
+	s := newStore(t)
+	for _, token := range []string{orders.NewToken(), "short", "'; DROP TABLE orders; --", ""} {
+		if _, err := s.Get(context.Background(), token); !errors.Is(err, orders.ErrNotFound) {
+			t.Errorf("Get(%q) error = %v, want ErrNotFound", token, err)
+		}
+	}
+}
+
+func TestEveryLegalMove(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	tests := []struct {
+		from orders.Status
+		to   orders.Status
+		by   orders.Actor
+	}{
+		{orders.Received, orders.Cooking, orders.ByWorker},
+		{orders.Received, orders.Cooking, orders.ByStaff},
+		{orders.Cooking, orders.OutForDelivery, orders.ByWorker},
+		{orders.Cooking, orders.OutForDelivery, orders.ByStaff},
+		{orders.OutForDelivery, orders.Delivered, orders.ByWorker},
+		{orders.OutForDelivery, orders.Delivered, orders.ByStaff},
+		{orders.Received, orders.Cancelled, orders.ByStaff},
+		{orders.Cooking, orders.Cancelled, orders.ByStaff},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s to %s by %s", tt.from, tt.to, tt.by), func(t *testing.T) {
+			o := orderIn(t, s, tt.from)
+			var ev orders.Event
+			var err error
+			if tt.to == orders.Cancelled {
+				ev, err = s.Cancel(ctx, o.Token, tt.by)
+			} else {
+				ev, err = s.Advance(ctx, o.Token, tt.from, tt.by)
+			}
+			if err != nil {
+				t.Fatalf("move: %v", err)
+			}
+			if ev.Status != tt.to || ev.Seq != o.Seq+1 || ev.Actor != tt.by || ev.Token != o.Token || ev.Position == 0 {
+				t.Errorf("event = %+v, want %s, seq %d, by %s", ev, tt.to, o.Seq+1, tt.by)
+			}
+			events := history(t, s, o)
+			if len(events) != o.Seq+1 {
+				t.Fatalf("%d events, want %d", len(events), o.Seq+1)
+			}
+			for i, e := range events {
+				if e.Seq != i+1 {
+					t.Errorf("event %d has seq %d", i, e.Seq)
+				}
+			}
+			after, _ := s.Get(ctx, o.Token)
+			if after.Status != tt.to || after.Seq != o.Seq+1 {
+				t.Errorf("order is %s seq %d, want %s seq %d", after.Status, after.Seq, tt.to, o.Seq+1)
+			}
+			if tt.to.Terminal() != after.NextMoveAt.IsZero() {
+				t.Errorf("next move at %v for a %s order", after.NextMoveAt, tt.to)
+			}
+		})
+	}
+}
+
+func TestStoreRefusesIllegalMoves(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	t.Run("advancing from a status the order has left", func(t *testing.T) {
+		o := orderIn(t, s, orders.Cooking)
+		if _, err := s.Advance(ctx, o.Token, orders.Received, orders.ByStaff); !errors.Is(err, orders.ErrIllegalTransition) {
+			t.Errorf("error = %v, want ErrIllegalTransition", err)
+		}
+	})
+	t.Run("advancing a delivered order", func(t *testing.T) {
+		o := orderIn(t, s, orders.Delivered)
+		if _, err := s.Advance(ctx, o.Token, orders.Delivered, orders.ByStaff); !errors.Is(err, orders.ErrIllegalTransition) {
+			t.Errorf("error = %v, want ErrIllegalTransition", err)
+		}
+	})
+	t.Run("advancing a cancelled order", func(t *testing.T) {
+		o := orderIn(t, s, orders.Cancelled)
+		if _, err := s.Advance(ctx, o.Token, orders.Cancelled, orders.ByStaff); !errors.Is(err, orders.ErrIllegalTransition) {
+			t.Errorf("error = %v, want ErrIllegalTransition", err)
+		}
+	})
+	for _, status := range []orders.Status{orders.OutForDelivery, orders.Delivered, orders.Cancelled} {
+		t.Run("cancelling an order that is "+string(status), func(t *testing.T) {
+			o := orderIn(t, s, status)
+			if _, err := s.Cancel(ctx, o.Token, orders.ByStaff); !errors.Is(err, orders.ErrIllegalTransition) {
+				t.Errorf("error = %v, want ErrIllegalTransition", err)
+			}
+			if n := len(history(t, s, o)); n != o.Seq {
+				t.Errorf("%d events after a refused cancel, want %d", n, o.Seq)
+			}
+		})
+	}
+	t.Run("the worker cancelling", func(t *testing.T) {
+		o := orderIn(t, s, orders.Received)
+		if _, err := s.Cancel(ctx, o.Token, orders.ByWorker); !errors.Is(err, orders.ErrIllegalTransition) {
+			t.Errorf("error = %v, want ErrIllegalTransition", err)
+		}
+	})
+	t.Run("moving an unknown order", func(t *testing.T) {
+		if _, err := s.Advance(ctx, orders.NewToken(), orders.Received, orders.ByStaff); !errors.Is(err, orders.ErrNotFound) {
+			t.Errorf("error = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestDatabaseRefusesEveryIllegalTransition goes around the store and its
+// compare-and-set: the database alone must refuse every move that is not in
+// the state machine, including a repeat of the current status, and change
+// nothing.
+func TestDatabaseRefusesEveryIllegalTransition(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	legal := map[[3]string]bool{
+		{"received", "cooking", "worker"}: true, {"received", "cooking", "staff"}: true,
+		{"cooking", "out_for_delivery", "worker"}: true, {"cooking", "out_for_delivery", "staff"}: true,
+		{"out_for_delivery", "delivered", "worker"}: true, {"out_for_delivery", "delivered", "staff"}: true,
+		{"received", "cancelled", "staff"}: true, {"cooking", "cancelled", "staff"}: true,
+	}
+	all := []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery, orders.Delivered, orders.Cancelled}
+	actors := []orders.Actor{orders.ByCustomer, orders.ByWorker, orders.ByStaff}
+	checked := 0
+	for _, from := range all {
+		for _, to := range all {
+			for _, by := range actors {
+				if legal[[3]string{string(from), string(to), string(by)}] {
+					continue
+				}
+				checked++
+				t.Run(fmt.Sprintf("%s to %s by %s", from, to, by), func(t *testing.T) {
+					o := orderIn(t, s, from)
+					_, err := s.Pool().Exec(ctx, `UPDATE orders SET status = $2, actor = $3 WHERE id = $1`, o.ID, to, by)
+					var pgErr *pgconn.PgError
+					if !errors.As(err, &pgErr) || pgErr.ConstraintName != "order_transition" {
+						t.Fatalf("UPDATE error = %v, want the state machine guard to refuse it", err)
+					}
+					after, _ := s.Get(ctx, o.Token)
+					if after.Status != from || after.Seq != o.Seq || len(history(t, s, o)) != o.Seq {
+						t.Errorf("after a refused move: status %s, seq %d, %d events; want %s, %d, %d",
+							after.Status, after.Seq, len(history(t, s, o)), from, o.Seq, o.Seq)
+					}
+				})
+			}
+		}
+	}
+	if checked != 5*5*3-len(legal) {
+		t.Errorf("checked %d illegal moves, want %d", checked, 5*5*3-len(legal))
+	}
+}
+
+func TestDatabaseRefusesANewOrderThatIsNotReceived(t *testing.T) {
+	s := newStore(t)
+	_, err := s.Pool().Exec(context.Background(), `
+		INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
+		VALUES ($1, 'Eve', '[{"id":"margherita"}]', 0, 'delivered', 'customer')`, orders.NewToken())
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.ConstraintName != "order_transition" {
+		t.Fatalf("INSERT error = %v, want the guard to refuse it", err)
+	}
+}
+
+// TestConcurrentMovesHaveOneWinner makes the same move on one order from 50
+// goroutines at once, for every step of the journey: exactly one wins, the
+// rest learn that the move is no longer possible, and the log has exactly
+// one event per step.
+func TestConcurrentMovesHaveOneWinner(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	o := createOrder(t, s)
+	for _, from := range []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery} {
+		t.Run("advance from "+string(from), func(t *testing.T) {
+			wins, losses := race(50, func() error {
+				_, err := s.Advance(ctx, o.Token, from, orders.ByStaff)
+				return err
+			}, orders.ErrIllegalTransition)
+			if wins != 1 || losses != 49 {
+				t.Errorf("%d won and %d lost, want 1 and 49", wins, losses)
+			}
+		})
+	}
+	events := history(t, s, o)
+	if len(events) != 4 {
+		t.Fatalf("%d events, want 4: %+v", len(events), events)
+	}
+	for i, e := range events {
+		if e.Seq != i+1 || e.Status != orders.Stages[i] {
+			t.Errorf("event %d: seq %d status %s, want seq %d status %s", i, e.Seq, e.Status, i+1, orders.Stages[i])
+		}
+	}
+
+	t.Run("cancel", func(t *testing.T) {
+		o := createOrder(t, s)
+		wins, losses := race(50, func() error {
+			_, err := s.Cancel(ctx, o.Token, orders.ByStaff)
+			return err
+		}, orders.ErrIllegalTransition)
+		if wins != 1 || losses != 49 {
+			t.Errorf("%d won and %d lost, want 1 and 49", wins, losses)
+		}
+		if n := len(history(t, s, o)); n != 2 {
+			t.Errorf("%d events, want 2", n)
+		}
+	})
+}
+
+// TestConcurrentRawUpdatesHaveOneWinner races 50 plain UPDATEs that do not
+// compare and set: only the database guard stands between them and 50
+// "successful" moves.
+func TestConcurrentRawUpdatesHaveOneWinner(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	o := createOrder(t, s)
+	wins, losses := race(50, func() error {
+		_, err := s.Pool().Exec(ctx, `UPDATE orders SET status = 'cooking', actor = 'staff' WHERE id = $1`, o.ID)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.ConstraintName == "order_transition" {
+			return orders.ErrIllegalTransition
+		}
+		return err
+	}, orders.ErrIllegalTransition)
+	if wins != 1 || losses != 49 {
+		t.Errorf("%d won and %d lost, want 1 and 49", wins, losses)
+	}
+	if n := len(history(t, s, o)); n != 2 {
+		t.Errorf("%d events, want 2", n)
+	}
+}
+
+// race runs f from n goroutines released together and counts the nil
+// results and the results that are lose; any other error fails the count.
+func race(n int, f func() error, lose error) (wins, losses int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			err := f()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, lose):
+				losses++
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return wins, losses
+}
+
+func TestListIsNewestFirstAndPaged(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	var created []orders.Order
+	for range 7 {
+		created = append(created, createOrder(t, s))
+	}
+	orderIn(t, s, orders.Delivered) // an eighth, finished
+	page1, err := s.List(ctx, orders.ListOptions{Limit: 3, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page2, err := s.List(ctx, orders.ListOptions{Limit: 3, Active: true, Before: page1[len(page1)-1].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append(page1, page2...)
+	for i, o := range got {
+		if want := created[len(created)-1-i]; o.ID != want.ID {
+			t.Errorf("position %d: order %d, want %d", i, o.ID, want.ID)
+		}
+	}
+	all, _ := s.List(ctx, orders.ListOptions{})
+	if len(all) != 8 || all[0].Status != orders.Delivered {
+		t.Errorf("List() without options: %d orders, first %s; want 8, the delivered one first", len(all), all[0].Status)
+	}
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	rows, _ := pool.Query(context.Background(), sql, args...)
+	n, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

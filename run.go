@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ordertracker/ordertracker/migrations"
+	"github.com/ordertracker/ordertracker/orders"
+	"github.com/ordertracker/ordertracker/web"
+)
+
+const usage = `usage: ordertracker [command]
+
+Commands:
+  (none)    run the web server and the status worker in one process
+  web       run the web server
+  worker    run the status worker
+  migrate   bring the database schema up to date and exit
+
+Configuration is read from environment variables; see README.md.`
+
+// run is the whole program: it reads its configuration, opens the database,
+// applies migrations, and runs the roles named by args until ctx is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	command := ""
+	if len(args) > 0 {
+		command = args[0]
+	}
+	switch command {
+	case "", "web", "worker", "migrate":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n\n%s", command, usage)
+	}
+	if len(args) > 1 {
+		return fmt.Errorf("unexpected arguments after %q: %q\n\n%s", command, args[1:], usage)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg)
+
+	pool, closeDB, err := openDatabase(ctx, cfg, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	if command == "migrate" {
+		fmt.Fprintln(stdout, "The database schema is up to date.")
+		return nil
+	}
+
+	store := orders.NewStore(pool, orders.Options{Stages: cfg.stages})
+	listener := orders.NewListener(pool.Config().ConnConfig, log)
+	g, ctx := errgroup.WithContext(ctx)
+	if command == "" || command == "worker" {
+		worker := orders.NewWorker(store, orders.WorkerOptions{Batch: cfg.workerBatch, Logger: log})
+		listener.Handle(worker.WakeOn)
+		g.Go(func() error { return worker.Run(ctx) })
+	}
+	if command == "" || command == "web" {
+		hub := web.NewHub(0, log)
+		listener.Handle(hub.Publish)
+		checks := []web.Check{
+			{Name: "database", Run: func(ctx context.Context) error { return pool.Ping(ctx) }},
+			{Name: "listener", Run: func(context.Context) error {
+				if !listener.Connected() {
+					return errors.New("not connected")
+				}
+				return nil
+			}},
+			{Name: "migrations", Run: func(ctx context.Context) error {
+				n, err := migrations.Pending(ctx, pool)
+				if err == nil && n > 0 {
+					err = fmt.Errorf("%d pending", n)
+				}
+				return err
+			}},
+		}
+		handler := web.NewHandler(store, hub, checks, web.Config{
+			Streams: web.StreamConfig{Heartbeat: cfg.heartbeat, Retry: cfg.retry},
+		}, log)
+		g.Go(func() error { return serve(ctx, cfg, handler, stdout, log) })
+	}
+	g.Go(func() error { return listener.Run(ctx) })
+	return g.Wait()
+}
+
+// serve runs the HTTP server until ctx is done, then shuts it down: streams
+// first (their request contexts end at once), then everything else within
+// the shutdown timeout.
+func serve(ctx context.Context, cfg config, handler http.Handler, stdout io.Writer, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer endStreams()
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: streams last for hours and set a deadline per write.
+		BaseContext: func(net.Listener) context.Context { return streams },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "Listening on http://%s\n", displayAddr(ln.Addr()))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.shutdownGrace)
+	endStreams()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	return nil
+}
+
+// displayAddr turns a listening address into one a person can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+		return a.String()
+	}
+	return tcp.String()
+}
+
+// migrate applies the embedded migrations on a connection of its own.
+func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	n, err := migrations.Apply(ctx, conn.Conn())
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if n > 0 {
+		log.Info("applied migrations", "count", n)
+	}
+	return nil
+}
