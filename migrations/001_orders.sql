@@ -111,63 +111,71 @@ $$;
 CREATE TRIGGER orders_no_repeat BEFORE UPDATE OF status ON orders
     FOR EACH ROW EXECUTE FUNCTION orders_no_repeat();
 
--- log_order_events writes one event row per changed order and sends one
--- notification per statement, however many orders the statement moved:
+-- The event triggers below write one event row per changed order and send
+-- one notification per statement, however many orders the statement moved:
 -- Postgres lets only one notifying commit through at a time, so batching is
--- what throughput depends on.
+-- what throughput depends on. The payload carries positions only; listeners
+-- read the events themselves from the log.
 --
--- Before taking positions it takes a transaction-scoped advisory lock, held
+-- Before taking positions they take a transaction-scoped advisory lock, held
 -- until commit. Identity values are otherwise handed out in call order, not
 -- commit order: a transaction could take position 10, stall, and commit after
 -- 11 was already read, and a reader resuming after 11 would never see 10. With
 -- the lock, the transaction holding position p has committed before any other
 -- can take p+1. The lock is taken at the very end of the statement and the
--- writers commit right after it, so it serialises only what the NOTIFY lock
--- at commit serialises anyway.
-CREATE FUNCTION log_order_events() RETURNS trigger LANGUAGE plpgsql AS $$
+-- writers commit right after it, so it serialises little more than the NOTIFY
+-- lock at commit serialises anyway.
+CREATE FUNCTION log_order_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    first_position bigint;
-    last_position  bigint;
-    moved          integer;
+    notified record;
 BEGIN
-    IF TG_OP = 'UPDATE' AND NOT EXISTS (
+    PERFORM pg_advisory_xact_lock(7470002);
+    WITH logged AS (
+        INSERT INTO order_events (order_id, seq, status, actor, at)
+        SELECT n.id, n.seq, n.status, n.actor, n.updated_at
+        FROM new_rows n
+        ORDER BY n.id
+        RETURNING position
+    )
+    SELECT notify_order_events(min(position), max(position), count(*)::integer) INTO STRICT notified FROM logged;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION log_order_updates() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    notified record;
+BEGIN
+    IF NOT EXISTS (
         SELECT FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE n.status IS DISTINCT FROM o.status
     ) THEN
         RETURN NULL;
     END IF;
     PERFORM pg_advisory_xact_lock(7470002);
-    IF TG_OP = 'INSERT' THEN
-        WITH logged AS (
-            INSERT INTO order_events (order_id, seq, status, actor, at)
-            SELECT n.id, n.seq, n.status, n.actor, n.updated_at
-            FROM new_rows n
-            ORDER BY n.id
-            RETURNING position
-        )
-        SELECT min(position), max(position), count(*) INTO first_position, last_position, moved FROM logged;
-    ELSE
-        WITH logged AS (
-            INSERT INTO order_events (order_id, seq, status, actor, at)
-            SELECT n.id, n.seq, n.status, n.actor, n.updated_at
-            FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE n.status IS DISTINCT FROM o.status
-            ORDER BY n.id
-            RETURNING position
-        )
-        SELECT min(position), max(position), count(*) INTO first_position, last_position, moved FROM logged;
-    END IF;
-    IF moved > 0 THEN
-        PERFORM pg_notify('order_update', json_build_object(
-            'first', first_position, 'last', last_position, 'count', moved)::text);
-    END IF;
+    WITH logged AS (
+        INSERT INTO order_events (order_id, seq, status, actor, at)
+        SELECT n.id, n.seq, n.status, n.actor, n.updated_at
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.status IS DISTINCT FROM o.status
+        ORDER BY n.id
+        RETURNING position
+    )
+    SELECT notify_order_events(min(position), max(position), count(*)::integer) INTO STRICT notified FROM logged;
     RETURN NULL;
 END
 $$;
 
+CREATE FUNCTION notify_order_events(first_position bigint, last_position bigint, moved integer)
+RETURNS void LANGUAGE sql AS $$
+    SELECT pg_notify('order_update', json_build_object(
+        'first', first_position, 'last', last_position, 'count', moved)::text)
+    WHERE moved > 0
+$$;
+
 CREATE TRIGGER orders_log_insert AFTER INSERT ON orders
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION log_order_events();
+    FOR EACH STATEMENT EXECUTE FUNCTION log_order_inserts();
 
 CREATE TRIGGER orders_log_update AFTER UPDATE ON orders
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION log_order_events();
+    FOR EACH STATEMENT EXECUTE FUNCTION log_order_updates();

@@ -86,13 +86,17 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 		}
 		last := int(cursor)
 		for _, ev := range backlog {
-			if s.send(encodeOrderEvent(s.buf[:0], ev)) != nil {
+			if s.write(encodeOrderEvent(s.buf[:0], ev)) != nil {
 				return
 			}
 			last = ev.Seq
 			if ev.Status.Terminal() {
+				s.flush()
 				return
 			}
+		}
+		if s.flush() != nil {
+			return
 		}
 		s.follow(ctx, sub, func(d *delivery) (frame []byte, done bool) {
 			if d.event.Seq <= last {
@@ -150,7 +154,7 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 			}
 			last = 0
 			for _, ev := range snapshot {
-				if s.send(encodeStaffEvent(s.buf[:0], ev)) != nil {
+				if s.write(encodeStaffEvent(s.buf[:0], ev)) != nil {
 					return
 				}
 				last = ev.Position
@@ -166,10 +170,13 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 				return
 			}
 			for _, ev := range page {
-				if s.send(encodeStaffEvent(s.buf[:0], ev)) != nil {
+				if s.write(encodeStaffEvent(s.buf[:0], ev)) != nil {
 					return
 				}
 				last = ev.Position
+			}
+			if s.flush() != nil {
+				return
 			}
 			if len(page) < replayPage {
 				break
@@ -223,12 +230,27 @@ func startStream(w http.ResponseWriter, cfg StreamConfig) *stream {
 	return s
 }
 
-// send writes one frame and flushes it, within the write timeout.
+// send writes one frame and flushes it.
 func (s *stream) send(frame []byte) error {
+	if err := s.write(frame); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+// write buffers one frame, within the write timeout: the response's buffer
+// writes through to the connection when it fills.
+func (s *stream) write(frame []byte) error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 		return err
 	}
-	if _, err := s.w.Write(frame); err != nil {
+	_, err := s.w.Write(frame)
+	return err
+}
+
+// flush sends what is buffered to the client now.
+func (s *stream) flush() error {
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 		return err
 	}
 	return s.rc.Flush()
@@ -244,15 +266,21 @@ func (s *stream) follow(ctx context.Context, sub *subscription, pick func(*deliv
 		select {
 		case <-ctx.Done():
 			return
-		case d, ok := <-sub.c:
+		case batch, ok := <-sub.c:
 			if !ok {
 				return // dropped for falling behind; the client will replay
 			}
-			frame, done := pick(d)
-			if frame != nil && s.send(frame) != nil {
-				return
+			for _, d := range batch {
+				frame, done := pick(d)
+				if frame != nil && s.write(frame) != nil {
+					return
+				}
+				if done {
+					s.flush()
+					return
+				}
 			}
-			if done {
+			if s.flush() != nil {
 				return
 			}
 		case <-heartbeat.C:

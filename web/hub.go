@@ -16,6 +16,10 @@ import (
 // subscription has a bounded buffer, and a subscription that falls behind is
 // dropped (its browser reconnects and replays from the log) rather than
 // allowed to delay anyone else.
+//
+// Events travel in batches, one per Publish: a worker transaction that moves
+// 500 orders reaches a stream of all orders as one send of one shared slice,
+// not 500, and each event is encoded once, however many streams send it.
 type Hub struct {
 	buffer int
 	log    *slog.Logger
@@ -28,11 +32,11 @@ type Hub struct {
 	dropped   atomic.Uint64
 }
 
-// NewHub returns a Hub whose subscriptions buffer up to buffer deliveries;
-// zero means 256.
+// NewHub returns a Hub whose subscriptions buffer up to buffer batches; zero
+// means 64.
 func NewHub(buffer int, log *slog.Logger) *Hub {
 	if buffer <= 0 {
-		buffer = 256
+		buffer = 64
 	}
 	if log == nil {
 		log = slog.Default()
@@ -62,13 +66,13 @@ type delivery struct {
 // A subscription is one stream's place in the hub.
 type subscription struct {
 	orderID int64 // 0: every order
-	c       chan *delivery
+	c       chan []*delivery
 }
 
 // Subscribe starts delivery of the events of one order, or of every order
 // when orderID is 0. The channel is closed if the subscriber falls behind.
 func (h *Hub) Subscribe(orderID int64) *subscription {
-	s := &subscription{orderID: orderID, c: make(chan *delivery, h.buffer)}
+	s := &subscription{orderID: orderID, c: make(chan []*delivery, h.buffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if orderID == 0 {
@@ -126,30 +130,35 @@ func (h *Hub) Streams() int {
 // Dropped counts the subscriptions dropped for falling behind.
 func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
 
-// Publish hands events, in position order, to their subscribers. It is the
-// listener's handler and never blocks.
+// Publish hands a batch of events, in position order, to their subscribers.
+// It is the listener's handler and never blocks.
 func (h *Hub) Publish(events []orders.Event) {
 	now := time.Now()
 	var slow []*subscription
 	h.mu.RLock()
-	for _, ev := range events {
+	all := make([]*delivery, len(events))
+	byOrder := make(map[int64][]*delivery)
+	for i, ev := range events {
 		d := &delivery{event: ev, published: now}
-		set := h.byOrder[ev.OrderID]
-		if len(set) > 0 {
+		if _, ok := h.byOrder[ev.OrderID]; ok {
 			d.order = encodeOrderEvent(nil, ev)
+			byOrder[ev.OrderID] = append(byOrder[ev.OrderID], d)
 		}
 		if len(h.all) > 0 {
 			d.staff = encodeStaffEvent(nil, ev)
 		}
-		for s := range set {
-			if !offer(s, d) {
+		all[i] = d
+	}
+	for id, batch := range byOrder {
+		for s := range h.byOrder[id] {
+			if !offer(s, batch) {
 				slow = append(slow, s)
 			}
 		}
-		for s := range h.all {
-			if !offer(s, d) {
-				slow = append(slow, s)
-			}
+	}
+	for s := range h.all {
+		if !offer(s, all) {
+			slow = append(slow, s)
 		}
 	}
 	h.mu.RUnlock()
@@ -167,13 +176,13 @@ func (h *Hub) Publish(events []orders.Event) {
 		}
 	}
 	h.mu.Unlock()
-	h.log.Warn("dropped slow streams", "count", len(slow))
+	h.log.Warn("dropped streams that fell behind", "count", len(slow))
 }
 
-// offer sends d to s unless s's buffer is full.
-func offer(s *subscription, d *delivery) bool {
+// offer sends batch to s unless s's buffer is full.
+func offer(s *subscription, batch []*delivery) bool {
 	select {
-	case s.c <- d:
+	case s.c <- batch:
 		return true
 	default:
 		return false

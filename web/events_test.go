@@ -1,0 +1,774 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/orders"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// liveApp is a store, a listener and a hub wired as in the real process,
+// with the two stream handlers served over real HTTP.
+type liveApp struct {
+	store    *orders.Store
+	hub      *Hub
+	listener *orders.Listener
+	server   *httptest.Server
+}
+
+type appOptions struct {
+	buffer       int
+	heartbeat    time.Duration
+	listenConfig func(*pgx.ConnConfig)
+	wrap         func(Store) Store
+	// tinySendBuffers shrinks the server's socket send buffers.
+	tinySendBuffers bool
+}
+
+func newLiveApp(t *testing.T, opts appOptions) *liveApp {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	a := &liveApp{store: orders.NewStore(pool, orders.Options{}), hub: NewHub(opts.buffer, quiet)}
+	config := pool.Config().ConnConfig.Copy()
+	if opts.listenConfig != nil {
+		opts.listenConfig(config)
+	}
+	a.listener = orders.NewListener(config, quiet)
+	a.listener.Handle(a.hub.Publish)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.listener.Run(ctx)
+	}()
+	var store Store = a.store
+	if opts.wrap != nil {
+		store = opts.wrap(store)
+	}
+	cfg := StreamConfig{Heartbeat: opts.heartbeat, Retry: 1500 * time.Millisecond}
+	r := chi.NewRouter()
+	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, a.hub, cfg, quiet))
+	r.Method(http.MethodGet, "/staff/events", handleStaffEvents(store, a.hub, cfg, quiet))
+	a.server = httptest.NewUnstartedServer(r)
+	if opts.tinySendBuffers {
+		// Socket buffers hold megabytes; shrink them so that a client that
+		// stops reading blocks its handler after a few frames, not thousands.
+		a.server.Config.ConnState = func(c net.Conn, state http.ConnState) {
+			if tcp, ok := c.(*net.TCPConn); state == http.StateNew && ok {
+				tcp.SetWriteBuffer(4096)
+			}
+		}
+	}
+	a.server.Start()
+	t.Cleanup(func() {
+		a.server.CloseClientConnections()
+		a.server.Close()
+		cancel()
+		<-done
+	})
+	waitUntil(t, "the listener connects", a.listener.Connected)
+	return a
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (a *liveApp) create(t *testing.T, name string) orders.Order {
+	t.Helper()
+	o, err := a.store.Create(context.Background(), orders.NewOrder{CustomerName: name, Lines: []orders.Line{{MenuID: "diavola", Quantity: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (a *liveApp) advance(t *testing.T, o orders.Order, from orders.Status) {
+	t.Helper()
+	if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByStaff); err != nil {
+		t.Fatalf("advance from %s: %v", from, err)
+	}
+}
+
+// deliver moves o through every stage after from.
+func (a *liveApp) deliver(t *testing.T, o orders.Order, from orders.Status) {
+	t.Helper()
+	for ; from != orders.Delivered; from, _ = from.Next() {
+		a.advance(t, o, from)
+	}
+}
+
+// client is one EventSource-like connection, reading in the background and
+// parsing as it goes.
+type client struct {
+	resp *http.Response
+	mu   sync.Mutex
+	raw  []byte    // bytes not yet parsed: an unfinished frame
+	seen sseStream // what the browser has made of the stream so far
+	done bool      // the server ended the stream
+	more chan struct{}
+}
+
+// open connects to path with the given Last-Event-ID ("" for none).
+func (a *liveApp) open(t *testing.T, path, lastEventID string) *client {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.server.URL+path, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := a.server.Client().Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	c := &client{resp: resp, more: make(chan struct{}, 1), seen: sseStream{Retry: -1}}
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			c.mu.Lock()
+			c.raw = append(c.raw, buf[:n]...)
+			// Our frames end in a blank line of LFs, so everything up to
+			// the last one is whole frames, which parse on their own.
+			if end := bytes.LastIndex(c.raw, []byte("\n\n")); end >= 0 {
+				s := parseSSE(c.raw[:end+2])
+				c.seen.Events = append(c.seen.Events, s.Events...)
+				c.seen.Comments = append(c.seen.Comments, s.Comments...)
+				if s.Retry >= 0 {
+					c.seen.Retry = s.Retry
+				}
+				c.raw = append(c.raw[:0], c.raw[end+2:]...)
+			}
+			if err != nil {
+				c.done = true
+			}
+			c.mu.Unlock()
+			select {
+			case c.more <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+	})
+	return c
+}
+
+func (c *client) close() { c.resp.Body.Close() }
+
+// parsed is what a browser has made of the stream so far, and whether the
+// server has ended it.
+func (c *client) parsed() (sseStream, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.seen
+	s.Events = slices.Clone(s.Events)
+	s.Comments = slices.Clone(s.Comments)
+	return s, c.done
+}
+
+// waitEvents waits for at least n events and returns all so far.
+func (c *client) waitEvents(t *testing.T, n int) []sseEvent {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		s, done := c.parsed()
+		if len(s.Events) >= n {
+			return s.Events
+		}
+		if done {
+			t.Fatalf("the stream ended after %d events, want %d", len(s.Events), n)
+		}
+		select {
+		case <-c.more:
+		case <-deadline:
+			t.Fatalf("got %d events, want %d", len(s.Events), n)
+		}
+	}
+}
+
+// waitEnd waits for the server to end the stream and returns its events.
+func (c *client) waitEnd(t *testing.T) []sseEvent {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		s, done := c.parsed()
+		if done {
+			return s.Events
+		}
+		select {
+		case <-c.more:
+		case <-deadline:
+			t.Fatalf("the stream did not end after %d events", len(s.Events))
+		}
+	}
+}
+
+// update is the data of an order_update event.
+type update struct {
+	Token    string        `json:"token"`
+	Seq      int           `json:"seq"`
+	Status   orders.Status `json:"status"`
+	Label    string        `json:"label"`
+	At       time.Time     `json:"at"`
+	Actor    orders.Actor  `json:"actor"`
+	Final    bool          `json:"final"`
+	Position int64         `json:"position"`
+	Name     string        `json:"name"`
+}
+
+func decode(t *testing.T, ev sseEvent) update {
+	t.Helper()
+	if ev.Type != "order_update" {
+		t.Fatalf("event type %q, want order_update", ev.Type)
+	}
+	var u update
+	if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+		t.Fatalf("data %q is not JSON: %v", ev.Data, err)
+	}
+	return u
+}
+
+// seqs lists the ids of events, checking that each id is its data's seq.
+func seqs(t *testing.T, events []sseEvent) []int {
+	t.Helper()
+	var out []int
+	for _, ev := range events {
+		u := decode(t, ev)
+		if ev.LastEventID != strconv.Itoa(u.Seq) {
+			t.Errorf("event id %q for seq %d", ev.LastEventID, u.Seq)
+		}
+		out = append(out, u.Seq)
+	}
+	return out
+}
+
+func eventsPath(o orders.Order) string { return "/orders/" + o.Token + "/events" }
+
+func TestOrderStreamHeadersAndSnapshot(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	o := a.create(t, "Ada")
+	a.advance(t, o, orders.Received)
+	c := a.open(t, eventsPath(o), "")
+
+	if c.resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", c.resp.StatusCode)
+	}
+	for header, want := range map[string]string{
+		"Content-Type":      "text/event-stream",
+		"Cache-Control":     "no-cache",
+		"X-Accel-Buffering": "no",
+	} {
+		if got := c.resp.Header.Get(header); got != want {
+			t.Errorf("%s = %q, want %q", header, got, want)
+		}
+	}
+	events := c.waitEvents(t, 1)
+	u := decode(t, events[0])
+	if events[0].LastEventID != "2" || u.Seq != 2 || u.Status != orders.Cooking || u.Label != "Cooking" || u.Token != o.Token || u.Actor != orders.ByStaff || u.At.IsZero() {
+		t.Errorf("snapshot = id %q %+v, want the current state: seq 2, cooking, by staff", events[0].LastEventID, u)
+	}
+	if u.Position != 0 || u.Name != "" {
+		t.Errorf("a customer's event carries position %d and name %q: it must reveal nothing beyond its order", u.Position, u.Name)
+	}
+	if s, _ := c.parsed(); s.Retry != 1500 {
+		t.Errorf("retry = %d, want 1500", s.Retry)
+	}
+
+	raw, err := http.Get(a.server.URL + eventsPath(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Body.Close()
+	start := make([]byte, len("retry: 1500\n\n"))
+	if _, err := io.ReadFull(raw.Body, start); err != nil || string(start) != "retry: 1500\n\n" {
+		t.Errorf("the stream starts %q (%v), want the retry frame first", start, err)
+	}
+
+	a.advance(t, o, orders.Cooking)
+	events = c.waitEvents(t, 2)
+	if u := decode(t, events[1]); u.Seq != 3 || u.Status != orders.OutForDelivery || u.Label != "Out for delivery" {
+		t.Errorf("live event = %+v, want seq 3 out for delivery", u)
+	}
+}
+
+func TestOrderStreamResumesFromEveryCursor(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	o := a.create(t, "Ada")
+	a.deliver(t, o, orders.Received) // 4 events: received, cooking, out for delivery, delivered
+	for cursor := 0; cursor <= 3; cursor++ {
+		for _, how := range []string{"Last-Event-ID", "since"} {
+			t.Run(fmt.Sprintf("after %d by %s", cursor, how), func(t *testing.T) {
+				var c *client
+				if how == "since" {
+					c = a.open(t, eventsPath(o)+"?since="+strconv.Itoa(cursor), "")
+				} else {
+					c = a.open(t, eventsPath(o), strconv.Itoa(cursor))
+				}
+				got := seqs(t, c.waitEnd(t))
+				var want []int
+				for s := cursor + 1; s <= 4; s++ {
+					want = append(want, s)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("got seqs %v, want %v, then the end", got, want)
+				}
+			})
+		}
+	}
+	t.Run("after the terminal event the answer is 204", func(t *testing.T) {
+		for _, c := range []*client{a.open(t, eventsPath(o), "4"), a.open(t, eventsPath(o)+"?since=4", "")} {
+			if c.resp.StatusCode != http.StatusNoContent {
+				t.Errorf("status %d, want 204", c.resp.StatusCode)
+			}
+		}
+	})
+	t.Run("Last-Event-ID wins over since", func(t *testing.T) {
+		c := a.open(t, eventsPath(o)+"?since=1", "3")
+		if got := seqs(t, c.waitEnd(t)); fmt.Sprint(got) != "[4]" {
+			t.Errorf("got seqs %v, want [4]", got)
+		}
+	})
+}
+
+func TestOrderStreamTreatsABadCursorAsAbsent(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	o := a.create(t, "Ada")
+	a.advance(t, o, orders.Received)
+	for _, cursor := range []string{"abc", "-1", "3", "99999999999999999999999", "1.5", "0x2", " 1"} {
+		t.Run(strconv.Quote(cursor), func(t *testing.T) {
+			c := a.open(t, eventsPath(o), cursor)
+			if c.resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, want 200", c.resp.StatusCode)
+			}
+			if got := seqs(t, c.waitEvents(t, 1)); got[0] != 2 {
+				t.Errorf("first event seq %d, want the snapshot, 2", got[0])
+			}
+		})
+	}
+}
+
+func TestOrderStreamOfAnUnknownOrderIs404(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	for _, token := range []string{orders.NewToken(), "nope", strings.Repeat("A", 26)} {
+		c := a.open(t, "/orders/"+token+"/events", "")
+		if c.resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", token, c.resp.StatusCode)
+		}
+	}
+}
+
+func TestOrderStreamEndsAfterTheTerminalEvent(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	o := a.create(t, "Ada")
+	c := a.open(t, eventsPath(o), "")
+	c.waitEvents(t, 1)
+	a.deliver(t, o, orders.Received)
+	events := c.waitEnd(t)
+	if got := seqs(t, events); fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Errorf("got seqs %v, want [1 2 3 4]", got)
+	}
+	if u := decode(t, events[3]); !u.Final || u.Status != orders.Delivered {
+		t.Errorf("last event %+v, want final delivered", u)
+	}
+
+	cancelled := a.create(t, "Bo")
+	c = a.open(t, eventsPath(cancelled), "")
+	c.waitEvents(t, 1)
+	if _, err := a.store.Cancel(context.Background(), cancelled.Token, orders.ByStaff); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(t, c.waitEnd(t)); fmt.Sprint(got) != "[1 2]" {
+		t.Errorf("cancelled: got seqs %v, want [1 2]", got)
+	}
+}
+
+// hookedStore runs before just before the stream reads the log, after it
+// has subscribed: the moment where an event can be both in the log and on
+// its way through the hub.
+type hookedStore struct {
+	Store
+	before func()
+}
+
+func (h hookedStore) Events(ctx context.Context, orderID int64, afterSeq int) ([]orders.Event, error) {
+	h.before()
+	return h.Store.Events(ctx, orderID, afterSeq)
+}
+
+func (h hookedStore) EventsAfter(ctx context.Context, position int64, limit int) ([]orders.Event, error) {
+	h.before()
+	return h.Store.EventsAfter(ctx, position, limit)
+}
+
+// TestAnEventBetweenSubscribeAndReplayArrivesOnce commits a change after a
+// stream has subscribed and before it reads the log, and waits until the hub
+// has handed it to the stream too: the stream must send it exactly once.
+func TestAnEventBetweenSubscribeAndReplayArrivesOnce(t *testing.T) {
+	var a *liveApp
+	var hook func()
+	var once sync.Once
+	a = newLiveApp(t, appOptions{wrap: func(s Store) Store {
+		return hookedStore{Store: s, before: func() { once.Do(hook) }}
+	}})
+	// moveDuringReplay arms the hook to move o on from status from, and to
+	// wait until the hub has published the move.
+	moveDuringReplay := func(o orders.Order, from orders.Status) {
+		once = sync.Once{}
+		hook = func() {
+			published := a.hub.published.Load()
+			if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByStaff); err != nil {
+				t.Error(err)
+				return
+			}
+			for deadline := time.Now().Add(10 * time.Second); a.hub.published.Load() == published; {
+				if time.Now().After(deadline) {
+					t.Error("the hub never published the move")
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+
+	t.Run("on an order's stream", func(t *testing.T) {
+		o := a.create(t, "Ada")
+		moveDuringReplay(o, orders.Received)
+		c := a.open(t, eventsPath(o)+"?since=1", "")
+		c.waitEvents(t, 1)
+		a.advance(t, o, orders.Cooking)
+		if got := seqs(t, c.waitEvents(t, 2)); fmt.Sprint(got) != "[2 3]" {
+			t.Errorf("got seqs %v, want [2 3]", got)
+		}
+	})
+	t.Run("on the stream of all orders", func(t *testing.T) {
+		o := a.create(t, "Bo")
+		head, _ := a.store.Head(context.Background())
+		moveDuringReplay(o, orders.Received)
+		c := a.open(t, "/staff/events", strconv.FormatInt(head, 10))
+		c.waitEvents(t, 1)
+		a.advance(t, o, orders.Cooking)
+		events := c.waitEvents(t, 2)
+		var got []string
+		for _, ev := range events {
+			u := decode(t, ev)
+			got = append(got, string(u.Status))
+			if ev.LastEventID != strconv.FormatInt(u.Position, 10) {
+				t.Errorf("event id %q for position %d", ev.LastEventID, u.Position)
+			}
+		}
+		if fmt.Sprint(got) != "[cooking out_for_delivery]" {
+			t.Errorf("got %v, want [cooking out_for_delivery]", got)
+		}
+	})
+}
+
+// TestManyStreamsGetExactlyTheirOwnEvents watches 100 orders with one
+// stream each while 1,000 changes are made at once (250 orders, each
+// created and moved to delivery): each stream gets exactly its own order's
+// four events, in order, and ends.
+func TestManyStreamsGetExactlyTheirOwnEvents(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	ctx := context.Background()
+	var all []orders.Order
+	for i := range 250 {
+		all = append(all, a.create(t, fmt.Sprintf("Customer %d", i)))
+	}
+	watched := all[:100]
+	streams := make([]*client, len(watched))
+	for i, o := range watched {
+		streams[i] = a.open(t, eventsPath(o), "")
+		streams[i].waitEvents(t, 1)
+	}
+	var wg sync.WaitGroup
+	for _, o := range all {
+		wg.Go(func() {
+			for from := orders.Received; from != orders.Delivered; from, _ = from.Next() {
+				if _, err := a.store.Advance(ctx, o.Token, from, orders.ByWorker); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range streams {
+		events := c.waitEnd(t)
+		if got := seqs(t, events); fmt.Sprint(got) != "[1 2 3 4]" {
+			t.Errorf("stream %d: got seqs %v, want [1 2 3 4]", i, got)
+		}
+		for _, ev := range events {
+			if u := decode(t, ev); u.Token != watched[i].Token {
+				t.Errorf("stream %d got an event of another order", i)
+			}
+		}
+	}
+}
+
+// TestStaffStreamSnapshotThenLive starts the stream of all orders without a
+// cursor: it gets the newest orders' current states, then every change, with
+// positions as ids and nothing repeated.
+func TestStaffStreamSnapshotThenLive(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	first := a.create(t, "Ada")
+	second := a.create(t, "Bo")
+	a.advance(t, first, orders.Received)
+	c := a.open(t, "/staff/events", "")
+	events := c.waitEvents(t, 2)
+	got := map[string]orders.Status{}
+	var last int64
+	for _, ev := range events {
+		u := decode(t, ev)
+		got[u.Name] = u.Status
+		if u.Position <= last {
+			t.Errorf("positions not increasing: %d after %d", u.Position, last)
+		}
+		last = u.Position
+	}
+	if got["Ada"] != orders.Cooking || got["Bo"] != orders.Received || len(got) != 2 {
+		t.Errorf("snapshot = %v, want Ada cooking and Bo received", got)
+	}
+	third := a.create(t, "Cy")
+	a.advance(t, second, orders.Received)
+	events = c.waitEvents(t, 4)
+	if u := decode(t, events[2]); u.Token != third.Token || u.Status != orders.Received || u.Name != "Cy" {
+		t.Errorf("third event = %+v, want Cy's new order", u)
+	}
+	if u := decode(t, events[3]); u.Token != second.Token || u.Status != orders.Cooking {
+		t.Errorf("fourth event = %+v, want Bo cooking", u)
+	}
+	// Resuming from the second event replays the rest.
+	resumed := a.open(t, "/staff/events", events[1].LastEventID)
+	if got := resumed.waitEvents(t, 2); got[0] != events[2] || got[1] != events[3] {
+		t.Errorf("resumed with %+v, want %+v", got, events[2:])
+	}
+}
+
+// TestInjectionInDataStaysData puts an SSE frame in a customer's name: it
+// must arrive as text inside one event, never as a field or an event of its
+// own.
+func TestInjectionInDataStaysData(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	name := "x\r\nevent: injected\r\nid: 999\r\n\r\ndata: gotcha <script>"
+	// Names cannot hold line breaks, so put it in by hand, as a bug or an
+	// attacker with database access might.
+	o := a.create(t, "placeholder")
+	if _, err := a.store.Pool().Exec(context.Background(), `UPDATE orders SET customer_name = $2 WHERE id = $1`, o.ID, name); err != nil {
+		t.Fatal(err)
+	}
+	c := a.open(t, "/staff/events", "")
+	events := c.waitEvents(t, 1)
+	a.advance(t, o, orders.Received)
+	events = c.waitEvents(t, 2)
+	if len(events) != 2 {
+		t.Fatalf("got %d events, want 2: %+v", len(events), events)
+	}
+	for _, ev := range events {
+		if u := decode(t, ev); u.Name != name {
+			t.Errorf("name arrived as %q, want %q", u.Name, name)
+		}
+		if strings.Contains(ev.LastEventID, "999") || ev.Type != "order_update" {
+			t.Errorf("injected fields took effect: %+v", ev)
+		}
+	}
+}
+
+func TestHeartbeatsKeepAnIdleStreamAlive(t *testing.T) {
+	a := newLiveApp(t, appOptions{heartbeat: 20 * time.Millisecond})
+	o := a.create(t, "Ada")
+	c := a.open(t, eventsPath(o), "")
+	c.waitEvents(t, 1)
+	waitUntil(t, "two heartbeats arrive", func() bool {
+		s, _ := c.parsed()
+		return len(s.Comments) >= 2
+	})
+}
+
+// TestAStreamThatStopsReadingIsDropped has one client that stops reading
+// while another reads on: the hub drops the first, and the second gets every
+// event.
+func TestAStreamThatStopsReadingIsDropped(t *testing.T) {
+	a := newLiveApp(t, appOptions{buffer: 4, tinySendBuffers: true})
+	ctx := context.Background()
+
+	// The stalled client reads the headers and then nothing, through a
+	// socket with a tiny receive buffer: its handler soon blocks in Write,
+	// and its hub buffer fills.
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	stalledClient := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	stalled, err := stalledClient.Get(a.server.URL + "/staff/events?since=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Body.Close()
+	reader := a.open(t, "/staff/events?since=0", "")
+
+	// Many batches of big events: long names and many lines.
+	const batches, perBatch = 100, 50
+	name := strings.Repeat("N", 80)
+	items := `[` + strings.TrimSuffix(strings.Repeat(`{"id":"margherita","name":"Margherita","price_cents":950,"quantity":1},`, 12), ",") + `]`
+	for range batches {
+		_, err := a.store.Pool().Exec(ctx, `
+			INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
+			SELECT upper(substr(md5(random()::text), 1, 26)), $1, $2::jsonb, 11400, 'received', 'customer'
+			FROM generate_series(1, $3)`, name, items, perBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the hub drops the stalled stream", func() bool { return a.hub.Dropped() >= 1 })
+	if got := len(reader.waitEvents(t, batches*perBatch)); got != batches*perBatch {
+		t.Errorf("the reading stream got %d events, want %d", got, batches*perBatch)
+	}
+	if a.hub.Dropped() != 1 {
+		t.Errorf("dropped %d streams, want 1", a.hub.Dropped())
+	}
+}
+
+// TestStreamsLeaveNoGoroutinesBehind opens and closes many streams; the
+// goroutine count returns to where it was.
+func TestStreamsLeaveNoGoroutinesBehind(t *testing.T) {
+	a := newLiveApp(t, appOptions{})
+	o := a.create(t, "Ada")
+	a.server.Client().CloseIdleConnections()
+	before := runtime.NumGoroutine()
+	var clients []*client
+	for range 50 {
+		c := a.open(t, eventsPath(o), "")
+		c.waitEvents(t, 1)
+		clients = append(clients, c)
+	}
+	staff := a.open(t, "/staff/events", "")
+	staff.waitEvents(t, 1)
+	clients = append(clients, staff)
+	if n := a.hub.Streams(); n != 51 {
+		t.Errorf("hub has %d streams, want 51", n)
+	}
+	for _, c := range clients {
+		c.close()
+	}
+	a.server.Client().CloseIdleConnections()
+	waitUntil(t, "the hub forgets the streams", func() bool { return a.hub.Streams() == 0 })
+	waitUntil(t, "goroutines return to their baseline", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestStreamsSurviveAListenerOutage cuts the process's LISTEN connection
+// while streams are open and makes ten changes while it cannot get back: the
+// streams stay open with heartbeats and, once it is back, get all ten, in
+// order, once.
+func TestStreamsSurviveAListenerOutage(t *testing.T) {
+	var role *pgtest.Role
+	a := newLiveApp(t, appOptions{heartbeat: 20 * time.Millisecond, listenConfig: func(c *pgx.ConnConfig) {
+		role = pgtest.NewRole(t, c)
+		c.User, c.Password = role.Name, role.Password
+	}})
+	o := a.create(t, "Ada")
+	staff := a.open(t, "/staff/events", "")
+	staff.waitEvents(t, 1)
+	customer := a.open(t, eventsPath(o), "")
+	customer.waitEvents(t, 1)
+
+	role.DenyLogin(t)
+	role.Terminate(t)
+	waitUntil(t, "the listener notices", func() bool { return !a.listener.Connected() })
+	s, _ := customer.parsed()
+	comments := len(s.Comments)
+	a.deliver(t, o, orders.Received) // 3 changes
+	for i := range 7 {
+		a.create(t, fmt.Sprintf("During the outage %d", i))
+	}
+	waitUntil(t, "heartbeats keep flowing during the outage", func() bool {
+		s, _ := customer.parsed()
+		return len(s.Comments) >= comments+2
+	})
+	if a.listener.Connected() {
+		t.Fatal("the listener got back in during the outage; the test proves nothing")
+	}
+	role.AllowLogin(t)
+
+	if got := seqs(t, customer.waitEnd(t)); fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Errorf("customer stream: got seqs %v, want [1 2 3 4]", got)
+	}
+	events := staff.waitEvents(t, 11)
+	time.Sleep(50 * time.Millisecond)
+	s, _ = staff.parsed()
+	if len(s.Events) != 11 {
+		t.Fatalf("staff stream: %d events, want 11", len(s.Events))
+	}
+	for i := 1; i < len(events); i++ {
+		if decode(t, events[i]).Position <= decode(t, events[i-1]).Position {
+			t.Errorf("staff stream out of order at %d", i)
+		}
+	}
+}
+
+// TestNewStreamsWhileTheDatabaseIsDownGet200 asks for streams from a
+// process whose database is unreachable: EventSource gives up for good on
+// anything but a 200 event stream, so that is the answer, with a retry.
+func TestNewStreamsWhileTheDatabaseIsDownGet200(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := orders.NewStore(pool, orders.Options{})
+	hub := NewHub(0, quiet)
+	r := chi.NewRouter()
+	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub, StreamConfig{}, quiet))
+	r.Method(http.MethodGet, "/staff/events", handleStaffEvents(store, hub, StreamConfig{}, quiet))
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	for _, path := range []string{"/orders/" + orders.NewToken() + "/events", "/staff/events"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(bufio.NewReader(resp.Body))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Errorf("%s: %d %s, want 200 text/event-stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if s := parseSSE(body); s.Retry <= 0 || len(s.Events) != 0 {
+			t.Errorf("%s: retry %d and %d events, want a retry and no events", path, s.Retry, len(s.Events))
+		}
+	}
+}
