@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ordertracker/ordertracker/orders"
@@ -21,6 +22,7 @@ type config struct {
 	heartbeat     time.Duration         // HEARTBEAT_INTERVAL
 	retry         time.Duration         // SSE_RETRY
 	workerBatch   int                   // WORKER_BATCH
+	maxStreams    int                   // MAX_STREAMS
 	logFormat     string                // LOG_FORMAT
 	logLevel      slog.Level            // LOG_LEVEL
 	shutdownGrace time.Duration         // SHUTDOWN_TIMEOUT
@@ -29,7 +31,7 @@ type config struct {
 // envVars lists every variable the program reads.
 var envVars = []string{
 	"ADDR", "DATABASE_URL", "DATA_DIR", "STAGE_DURATIONS", "HEARTBEAT_INTERVAL", "SSE_RETRY",
-	"WORKER_BATCH", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
+	"WORKER_BATCH", "MAX_STREAMS", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -79,6 +81,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.workerBatch = n
 	}
+	c.maxStreams = defaultMaxStreams()
+	if v := getenv("MAX_STREAMS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad("MAX_STREAMS", v, "want a whole number of streams, at least 1")
+		}
+		c.maxStreams = n
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		bad("LOG_FORMAT", c.logFormat, "want text or json")
 	}
@@ -91,6 +101,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// defaultMaxStreams leaves room under the process's open-file limit (which
+// Go raises to the hard limit at start) for everything that is not a
+// stream: listeners, database connections, files.
+func defaultMaxStreams() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return 100_000
+	}
+	return max(int(lim.Cur)-200, 100)
 }
 
 func or(v, fallback string) string {

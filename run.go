@@ -68,13 +68,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	store := orders.NewStore(pool, orders.Options{Stages: cfg.stages})
 	listener := orders.NewListener(pool.Config().ConnConfig, log)
 	g, ctx := errgroup.WithContext(ctx)
+	var worker *orders.Worker
 	if command == "" || command == "worker" {
-		worker := orders.NewWorker(store, orders.WorkerOptions{Batch: cfg.workerBatch, Logger: log})
+		worker = orders.NewWorker(store, orders.WorkerOptions{Batch: cfg.workerBatch, Logger: log})
 		listener.Handle(worker.WakeOn)
 		g.Go(func() error { return worker.Run(ctx) })
 	}
 	if command == "" || command == "web" {
-		hub := web.NewHub(0, log)
+		hub := web.NewHub(web.HubOptions{MaxStreams: cfg.maxStreams, Logger: log})
 		listener.Handle(hub.Publish)
 		checks := []web.Check{
 			{Name: "database", Run: func(ctx context.Context) error { return pool.Ping(ctx) }},
@@ -94,6 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		handler := web.NewHandler(store, hub, checks, web.Config{
 			Streams: web.StreamConfig{Heartbeat: cfg.heartbeat, Retry: cfg.retry},
+			Metrics: newRegistry(store, listener, worker),
 		}, log)
 		g.Go(func() error { return serve(ctx, cfg, handler, stdout, log) })
 	}

@@ -110,7 +110,7 @@ func (l *Listener) listen(ctx context.Context) error {
 		l.log.Info("listener reconnected; catching up", "channel", Channel, "position", l.position)
 	}
 	l.connected.Store(true)
-	if err := l.catchUp(ctx, conn); err != nil {
+	if err := l.catchUp(ctx, conn, time.Now()); err != nil {
 		return err
 	}
 	for {
@@ -118,18 +118,20 @@ func (l *Listener) listen(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
+		noticed := time.Now()
 		var p struct{ Last int64 }
 		if json.Unmarshal([]byte(n.Payload), &p) == nil && p.Last != 0 && p.Last <= l.position {
 			continue // an earlier catch-up already read it
 		}
-		if err := l.catchUp(ctx, conn); err != nil {
+		if err := l.catchUp(ctx, conn, noticed); err != nil {
 			return err
 		}
 	}
 }
 
-// catchUp hands on every event after the listener's position.
-func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) error {
+// catchUp hands on every event after the listener's position, marked as
+// noticed at the given time.
+func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn, noticed time.Time) error {
 	for {
 		events, err := eventsAfter(ctx, conn, l.position, catchUpPage)
 		if err != nil {
@@ -139,6 +141,9 @@ func (l *Listener) catchUp(ctx context.Context, conn *pgx.Conn) error {
 			return nil
 		}
 		l.position = events[len(events)-1].Position
+		for i := range events {
+			events[i].Noticed = noticed
+		}
 		for _, h := range l.handlers {
 			h(events)
 		}

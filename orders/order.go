@@ -52,6 +52,10 @@ type Event struct {
 	CustomerName string
 	Items        []Item
 	TotalCents   int
+
+	// Noticed is when this process's listener heard of the event; zero for
+	// events read from the log for a replay.
+	Noticed time.Time
 }
 
 // NewToken returns a fresh customer token: 26 characters of base32 carrying

@@ -76,9 +76,13 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 			return
 		}
 
-		sub := hub.Subscribe(order.ID)
+		sub, admitted := hub.Subscribe(order.ID)
+		if !admitted {
+			streamBusy(w, cfg)
+			return
+		}
 		defer hub.Unsubscribe(sub)
-		s := startStream(w, cfg)
+		s := startStream(w, cfg, hub)
 		backlog, err := store.Events(ctx, order.ID, int(cursor))
 		if err != nil {
 			s.abandon(log, err)
@@ -89,6 +93,7 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 			if s.write(encodeOrderEvent(s.buf[:0], ev)) != nil {
 				return
 			}
+			hub.sent.Inc()
 			last = ev.Seq
 			if ev.Status.Terminal() {
 				s.flush()
@@ -138,9 +143,13 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 			ok = false
 		}
 
-		sub := hub.Subscribe(0)
+		sub, admitted := hub.Subscribe(0)
+		if !admitted {
+			streamBusy(w, cfg)
+			return
+		}
 		defer hub.Unsubscribe(sub)
-		s := startStream(w, cfg)
+		s := startStream(w, cfg, hub)
 		last := cursor
 		if !ok {
 			// Start with the state of the newest orders: the latest event of
@@ -157,6 +166,7 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 				if s.write(encodeStaffEvent(s.buf[:0], ev)) != nil {
 					return
 				}
+				hub.sent.Inc()
 				last = ev.Position
 			}
 			if len(snapshot) == 0 {
@@ -173,6 +183,7 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 				if s.write(encodeStaffEvent(s.buf[:0], ev)) != nil {
 					return
 				}
+				hub.sent.Inc()
 				last = ev.Position
 			}
 			if s.flush() != nil {
@@ -213,12 +224,13 @@ type stream struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
 	cfg StreamConfig
+	hub *Hub   // for metrics; nil for a stream that sends no events
 	buf []byte // scratch space for frames encoded for this stream alone
 }
 
 // startStream sends the headers and the retry frame.
-func startStream(w http.ResponseWriter, cfg StreamConfig) *stream {
-	s := &stream{w: w, rc: http.NewResponseController(w), cfg: cfg, buf: make([]byte, 0, 512)}
+func startStream(w http.ResponseWriter, cfg StreamConfig, hub *Hub) *stream {
+	s := &stream{w: w, rc: http.NewResponseController(w), cfg: cfg, hub: hub, buf: make([]byte, 0, 512)}
 	// The server's read deadline would otherwise end a long stream.
 	_ = s.rc.SetReadDeadline(time.Time{})
 	h := w.Header()
@@ -270,17 +282,29 @@ func (s *stream) follow(ctx context.Context, sub *subscription, pick func(*deliv
 			if !ok {
 				return // dropped for falling behind; the client will replay
 			}
+			sent, finished := 0, false
 			for _, d := range batch {
 				frame, done := pick(d)
-				if frame != nil && s.write(frame) != nil {
-					return
+				if frame != nil {
+					if s.write(frame) != nil {
+						return
+					}
+					sent++
 				}
-				if done {
-					s.flush()
-					return
+				if finished = done; finished {
+					break
 				}
 			}
-			if s.flush() != nil {
+			if sent > 0 {
+				if s.flush() != nil {
+					return
+				}
+				s.hub.sent.Add(float64(sent))
+				if noticed := batch[0].noticed; !noticed.IsZero() {
+					s.hub.latency.Observe(time.Since(noticed).Seconds())
+				}
+			}
+			if finished {
 				return
 			}
 		case <-heartbeat.C:
@@ -306,6 +330,19 @@ func streamUnavailable(w http.ResponseWriter, r *http.Request, cfg StreamConfig,
 		return
 	}
 	log.Warn("stream refused for now", "err", err)
-	s := startStream(w, cfg)
+	s := startStream(w, cfg, nil)
 	_ = s.send(appendComment(s.buf[:0], "temporarily unavailable; retrying"))
+}
+
+// busyRetry is how long a browser turned away at MAX_STREAMS waits before it
+// tries again.
+const busyRetry = 30 * time.Second
+
+// streamBusy turns a stream away because the process has as many open as it
+// may. Like streamUnavailable it is a 200, so that the browser keeps trying,
+// with a long retry so that it does not try again at once.
+func streamBusy(w http.ResponseWriter, cfg StreamConfig) {
+	cfg.Retry = busyRetry
+	s := startStream(w, cfg, nil)
+	_ = s.send(appendComment(s.buf[:0], "too many streams; come back later"))
 }

@@ -41,6 +41,7 @@ type liveApp struct {
 
 type appOptions struct {
 	buffer       int
+	maxStreams   int
 	heartbeat    time.Duration
 	listenConfig func(*pgx.ConnConfig)
 	wrap         func(Store) Store
@@ -51,7 +52,7 @@ type appOptions struct {
 func newLiveApp(t *testing.T, opts appOptions) *liveApp {
 	t.Helper()
 	pool := pgtest.NewPool(t)
-	a := &liveApp{store: orders.NewStore(pool, orders.Options{}), hub: NewHub(opts.buffer, quiet)}
+	a := &liveApp{store: orders.NewStore(pool, orders.Options{}), hub: NewHub(HubOptions{Buffer: opts.buffer, MaxStreams: opts.maxStreams, Logger: quiet})}
 	config := pool.Config().ConnConfig.Copy()
 	if opts.listenConfig != nil {
 		opts.listenConfig(config)
@@ -751,7 +752,7 @@ func TestNewStreamsWhileTheDatabaseIsDownGet200(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	store := orders.NewStore(pool, orders.Options{})
-	hub := NewHub(0, quiet)
+	hub := NewHub(HubOptions{Logger: quiet})
 	r := chi.NewRouter()
 	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub, StreamConfig{}, quiet))
 	r.Method(http.MethodGet, "/staff/events", handleStaffEvents(store, hub, StreamConfig{}, quiet))
@@ -770,5 +771,30 @@ func TestNewStreamsWhileTheDatabaseIsDownGet200(t *testing.T) {
 		if s := parseSSE(body); s.Retry <= 0 || len(s.Events) != 0 {
 			t.Errorf("%s: retry %d and %d events, want a retry and no events", path, s.Retry, len(s.Events))
 		}
+	}
+}
+
+// TestStreamsPastTheCapComeBackLater fills the process to MAX_STREAMS: the
+// next stream gets a 200 that asks the browser to retry much later, never
+// an error status that would make EventSource give up.
+func TestStreamsPastTheCapComeBackLater(t *testing.T) {
+	a := newLiveApp(t, appOptions{maxStreams: 2})
+	o := a.create(t, "Ada")
+	for range 2 {
+		a.open(t, eventsPath(o), "").waitEvents(t, 1)
+	}
+	for _, path := range []string{eventsPath(o), "/staff/events"} {
+		c := a.open(t, path, "")
+		events := c.waitEnd(t)
+		s, _ := c.parsed()
+		if c.resp.StatusCode != http.StatusOK || c.resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Errorf("%s: %d %q, want 200 text/event-stream", path, c.resp.StatusCode, c.resp.Header.Get("Content-Type"))
+		}
+		if len(events) != 0 || s.Retry != int(busyRetry.Milliseconds()) {
+			t.Errorf("%s: %d events and retry %d, want none and %d", path, len(events), s.Retry, busyRetry.Milliseconds())
+		}
+	}
+	if got := a.hub.refused.Load(); got != 2 {
+		t.Errorf("refused %d streams, want 2", got)
 	}
 }

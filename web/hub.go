@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -22,30 +24,88 @@ import (
 // not 500, and each event is encoded once, however many streams send it.
 type Hub struct {
 	buffer int
+	limit  int
 	log    *slog.Logger
 
 	mu      sync.RWMutex
 	byOrder map[int64]map[*subscription]struct{}
 	all     map[*subscription]struct{}
+	open    int // subscriptions in byOrder and all
 
 	published atomic.Uint64
 	dropped   atomic.Uint64
+	refused   atomic.Uint64
+
+	// sent counts the events written to streams; latency observes, once
+	// per batch per stream, the time from the listener hearing of an event
+	// to a stream writing it.
+	sent    prometheus.Counter
+	latency prometheus.Histogram
+	// events counts the events published, by who caused them: every
+	// process's hub sees every event, so this is the rate of the whole
+	// system, the worker's moves included.
+	events *prometheus.CounterVec
 }
 
-// NewHub returns a Hub whose subscriptions buffer up to buffer batches; zero
-// means 64.
-func NewHub(buffer int, log *slog.Logger) *Hub {
-	if buffer <= 0 {
-		buffer = 64
+// HubOptions configure a Hub.
+type HubOptions struct {
+	// Buffer is how many batches a subscription may fall behind before it is
+	// dropped; zero means 64.
+	Buffer int
+	// MaxStreams caps the subscriptions open at once; zero means no cap.
+	MaxStreams int
+	// Logger receives the hub's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// NewHub returns an empty Hub.
+func NewHub(opts HubOptions) *Hub {
+	if opts.Buffer <= 0 {
+		opts.Buffer = 64
 	}
-	if log == nil {
-		log = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	return &Hub{
-		buffer:  buffer,
-		log:     log,
+		buffer:  opts.Buffer,
+		limit:   opts.MaxStreams,
+		log:     opts.Logger,
 		byOrder: make(map[int64]map[*subscription]struct{}),
 		all:     make(map[*subscription]struct{}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordertracker_stream_events_sent_total",
+			Help: "Events written to SSE streams, live and replayed.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ordertracker_stream_send_latency_seconds",
+			Help:    "Time from the listener hearing of an event to a stream writing it, observed once per batch per stream.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordertracker_events_total",
+			Help: "Order events heard from the database, by who caused them.",
+		}, []string{"actor"}),
+	}
+}
+
+// Collectors are the hub's metrics, for a Prometheus registry.
+func (h *Hub) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		h.sent,
+		h.latency,
+		h.events,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordertracker_streams_open",
+			Help: "SSE streams open in this process.",
+		}, func() float64 { return float64(h.Streams()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ordertracker_streams_dropped_slow_total",
+			Help: "Streams dropped because they fell behind.",
+		}, func() float64 { return float64(h.dropped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ordertracker_streams_refused_total",
+			Help: "Streams turned away (asked to come back later) because the process was at MAX_STREAMS.",
+		}, func() float64 { return float64(h.refused.Load()) }),
 	}
 }
 
@@ -59,8 +119,8 @@ type delivery struct {
 	// staff is the frame for streams of all orders (id: the position); nil
 	// when no such stream was subscribed.
 	staff []byte
-	// published is when the hub got the event, for latency metrics.
-	published time.Time
+	// noticed is when the listener heard of the event, for latency metrics.
+	noticed time.Time
 }
 
 // A subscription is one stream's place in the hub.
@@ -71,13 +131,19 @@ type subscription struct {
 
 // Subscribe starts delivery of the events of one order, or of every order
 // when orderID is 0. The channel is closed if the subscriber falls behind.
-func (h *Hub) Subscribe(orderID int64) *subscription {
+// It reports false, and subscribes nothing, when the hub is at MaxStreams.
+func (h *Hub) Subscribe(orderID int64) (*subscription, bool) {
 	s := &subscription{orderID: orderID, c: make(chan []*delivery, h.buffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.limit > 0 && h.open >= h.limit {
+		h.refused.Add(1)
+		return nil, false
+	}
+	h.open++
 	if orderID == 0 {
 		h.all[s] = struct{}{}
-		return s
+		return s, true
 	}
 	set := h.byOrder[orderID]
 	if set == nil {
@@ -85,7 +151,7 @@ func (h *Hub) Subscribe(orderID int64) *subscription {
 		h.byOrder[orderID] = set
 	}
 	set[s] = struct{}{}
-	return s
+	return s, true
 }
 
 // Unsubscribe ends delivery to s. It is safe to call after the hub dropped s.
@@ -103,6 +169,7 @@ func (h *Hub) remove(s *subscription) bool {
 			return false
 		}
 		delete(h.all, s)
+		h.open--
 		return true
 	}
 	set := h.byOrder[s.orderID]
@@ -113,6 +180,7 @@ func (h *Hub) remove(s *subscription) bool {
 	if len(set) == 0 {
 		delete(h.byOrder, s.orderID)
 	}
+	h.open--
 	return true
 }
 
@@ -120,11 +188,7 @@ func (h *Hub) remove(s *subscription) bool {
 func (h *Hub) Streams() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	n := len(h.all)
-	for _, set := range h.byOrder {
-		n += len(set)
-	}
-	return n
+	return h.open
 }
 
 // Dropped counts the subscriptions dropped for falling behind.
@@ -133,13 +197,12 @@ func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
 // Publish hands a batch of events, in position order, to their subscribers.
 // It is the listener's handler and never blocks.
 func (h *Hub) Publish(events []orders.Event) {
-	now := time.Now()
 	var slow []*subscription
 	h.mu.RLock()
 	all := make([]*delivery, len(events))
 	byOrder := make(map[int64][]*delivery)
 	for i, ev := range events {
-		d := &delivery{event: ev, published: now}
+		d := &delivery{event: ev, noticed: ev.Noticed}
 		if _, ok := h.byOrder[ev.OrderID]; ok {
 			d.order = encodeOrderEvent(nil, ev)
 			byOrder[ev.OrderID] = append(byOrder[ev.OrderID], d)
@@ -163,6 +226,7 @@ func (h *Hub) Publish(events []orders.Event) {
 	}
 	h.mu.RUnlock()
 	h.published.Add(uint64(len(events)))
+	h.count(events)
 	if len(slow) == 0 {
 		return
 	}
@@ -177,6 +241,26 @@ func (h *Hub) Publish(events []orders.Event) {
 	}
 	h.mu.Unlock()
 	h.log.Warn("dropped streams that fell behind", "count", len(slow))
+}
+
+// count adds events to the per-actor counter, one Add per actor per batch.
+func (h *Hub) count(events []orders.Event) {
+	var by [3]int
+	for _, ev := range events {
+		switch ev.Actor {
+		case orders.ByCustomer:
+			by[0]++
+		case orders.ByWorker:
+			by[1]++
+		case orders.ByStaff:
+			by[2]++
+		}
+	}
+	for i, actor := range []orders.Actor{orders.ByCustomer, orders.ByWorker, orders.ByStaff} {
+		if by[i] > 0 {
+			h.events.WithLabelValues(string(actor)).Add(float64(by[i]))
+		}
+	}
 }
 
 // offer sends batch to s unless s's buffer is full.

@@ -21,10 +21,11 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// logRequests logs one line per request: method, route pattern (never the
-// raw path, which holds the customer's token), status and duration. Client
-// errors are not errors of the server and are logged at info.
-func logRequests(log *slog.Logger) func(http.Handler) http.Handler {
+// observeRequests logs one line per request, with method, route pattern
+// (never the raw path, which holds the customer's token), status and
+// duration, and counts it in the metrics. Client errors are not errors of
+// the server and are logged at info.
+func observeRequests(log *slog.Logger, metrics *httpMetrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -38,6 +39,8 @@ func logRequests(log *slog.Logger) func(http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			took := time.Since(start)
+			metrics.observe(pattern, r.Method, status, took.Seconds())
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
@@ -46,7 +49,7 @@ func logRequests(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.String("method", r.Method),
 				slog.String("route", pattern),
 				slog.Int("status", status),
-				slog.Duration("duration", time.Since(start)))
+				slog.Duration("duration", took))
 		})
 	}
 }

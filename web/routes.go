@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -21,15 +23,23 @@ type Store interface {
 // Config is the web side's configuration.
 type Config struct {
 	Streams StreamConfig
+	// Metrics is the registry that /metrics serves; the web side adds its
+	// own collectors and the hub's. Nil means a registry of its own.
+	Metrics *prometheus.Registry
 }
 
 // NewHandler returns the whole URL surface of the application.
 func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Logger) http.Handler {
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	cfg.Metrics.MustRegister(hub.Collectors()...)
 	r := chi.NewRouter()
-	r.Use(logRequests(log), securityHeaders)
+	r.Use(observeRequests(log, newHTTPMetrics(cfg.Metrics)), securityHeaders)
 
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
 	r.Method(http.MethodGet, "/readyz", handleReadyz(checks))
+	r.Method(http.MethodGet, "/metrics", handleMetrics(cfg.Metrics))
 
 	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub, cfg.Streams, log))
 	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, log))
