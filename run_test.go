@@ -67,14 +67,19 @@ func TestRunServesAndShutsDownWithAStreamOpen(t *testing.T) {
 		"DATABASE_URL": pgtest.NewDatabase(t),
 		"ADDR":         "127.0.0.1:0",
 	})
-	for _, path := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get(base + path)
+	get(t, base+"/healthz")
+	// Ready once the listener has connected, which may take a moment.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz = %d, want 200 once started", resp.StatusCode)
 		}
 	}
 	metrics := get(t, base+"/metrics")
