@@ -26,12 +26,17 @@ type config struct {
 	logFormat     string                // LOG_FORMAT
 	logLevel      slog.Level            // LOG_LEVEL
 	shutdownGrace time.Duration         // SHUTDOWN_TIMEOUT
+
+	staffPassword   string        // STAFF_PASSWORD
+	sessionLifetime time.Duration // STAFF_SESSION_LIFETIME
+	secureCookie    bool          // STAFF_COOKIE_SECURE
 }
 
 // envVars lists every variable the program reads.
 var envVars = []string{
 	"ADDR", "DATABASE_URL", "DATA_DIR", "STAGE_DURATIONS", "HEARTBEAT_INTERVAL", "SSE_RETRY",
 	"WORKER_BATCH", "MAX_STREAMS", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
+	"STAFF_PASSWORD", "STAFF_SESSION_LIFETIME", "STAFF_COOKIE_SECURE",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -46,6 +51,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		retry:         2 * time.Second,
 		shutdownGrace: 10 * time.Second,
 		workerBatch:   500,
+
+		staffPassword:   getenv("STAFF_PASSWORD"),
+		sessionLifetime: 12 * time.Hour,
 	}
 	var errs []error
 	bad := func(name, value, why string) {
@@ -62,6 +70,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"HEARTBEAT_INTERVAL", &c.heartbeat},
 		{"SSE_RETRY", &c.retry},
 		{"SHUTDOWN_TIMEOUT", &c.shutdownGrace},
+		{"STAFF_SESSION_LIFETIME", &c.sessionLifetime},
 	} {
 		v := getenv(d.name)
 		if v == "" {
@@ -88,6 +97,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("MAX_STREAMS", v, "want a whole number of streams, at least 1")
 		}
 		c.maxStreams = n
+	}
+	if v := getenv("STAFF_COOKIE_SECURE"); v != "" {
+		if c.secureCookie, err = strconv.ParseBool(v); err != nil {
+			bad("STAFF_COOKIE_SECURE", v, "want true or false")
+		}
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		bad("LOG_FORMAT", c.logFormat, "want text or json")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +11,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ordertracker/ordertracker/internal/loadgen"
 	"github.com/ordertracker/ordertracker/migrations"
 	"github.com/ordertracker/ordertracker/orders"
 	"github.com/ordertracker/ordertracker/web"
@@ -25,6 +28,9 @@ Commands:
   web       run the web server
   worker    run the status worker
   migrate   bring the database schema up to date and exit
+  healthcheck  exit 0 if the web server on ADDR is ready, 1 if not (for
+            container healthchecks in images without curl)
+  load      run the load generator (see BENCHMARKS.md; "load -h" for its flags)
 
 Configuration is read from environment variables; see README.md.`
 
@@ -36,10 +42,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		command = args[0]
 	}
 	switch command {
-	case "", "web", "worker", "migrate":
+	case "", "web", "worker", "migrate", "healthcheck":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
+	case "load":
+		return loadgen.Main(ctx, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", command, usage)
 	}
@@ -49,6 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
+	}
+	if command == "healthcheck" {
+		return healthcheck(ctx, cfg)
 	}
 	log := newLogger(stderr, cfg)
 
@@ -67,6 +78,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	store := orders.NewStore(pool, orders.Options{Stages: cfg.stages})
 	listener := orders.NewListener(pool.Config().ConnConfig, log)
+	head, err := store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	listener.From(head)
 	g, ctx := errgroup.WithContext(ctx)
 	var worker *orders.Worker
 	if command == "" || command == "worker" {
@@ -93,9 +109,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return err
 			}},
 		}
+		staff := web.StaffConfig{
+			Password:        cfg.staffPassword,
+			SessionLifetime: cfg.sessionLifetime,
+			SecureCookie:    cfg.secureCookie,
+		}
+		if staff.Password == "" && cfg.databaseURL == "" {
+			// Only on its private development database may the program make
+			// up a password; anywhere else the staff side stays off.
+			staff.Password = rand.Text()
+			fmt.Fprintf(stdout, "Staff password for this run: %s (set STAFF_PASSWORD to choose one)\n", staff.Password)
+		}
+		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
+		g.Go(func() error { return expireSessions(ctx, pool, log) })
 		handler := web.NewHandler(store, hub, checks, web.Config{
 			Streams: web.StreamConfig{Heartbeat: cfg.heartbeat, Retry: cfg.retry},
 			Metrics: newRegistry(store, listener, worker),
+			Staff:   staff,
 		}, log)
 		g.Go(func() error { return serve(ctx, cfg, handler, stdout, log) })
 	}
@@ -167,6 +197,52 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	}
 	if n > 0 {
 		log.Info("applied migrations", "count", n)
+	}
+	return nil
+}
+
+// deleteExpiredSessions deletes the staff sessions that have run out.
+const deleteExpiredSessions = `DELETE FROM sessions WHERE expiry < now()`
+
+// expireSessions deletes expired staff sessions every few minutes until ctx
+// is done. The session store can do this itself, but its own goroutine
+// cannot be stopped without a data race (StopCleanup reads a field the
+// goroutine writes), so it is turned off and the job runs here.
+func expireSessions(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	tick := time.NewTicker(5 * time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if _, err := pool.Exec(ctx, deleteExpiredSessions); err != nil && ctx.Err() == nil {
+				log.Warn("delete expired staff sessions", "err", err)
+			}
+		}
+	}
+}
+
+// healthcheck asks the web server on this machine's ADDR whether it is
+// ready: the container image has no curl or shell to do it.
+func healthcheck(ctx context.Context, cfg config) error {
+	_, port, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: ADDR=%q: %w", cfg.addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort("127.0.0.1", port)+"/readyz", nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /readyz answered %s", resp.Status)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -172,4 +173,28 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return string(body)
+}
+
+func TestHealthcheckAsksTheServerOnADDR(t *testing.T) {
+	base, _ := startRun(t, []string{"web"}, map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "ADDR": "127.0.0.1:0"})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	check := func() error {
+		return run(context.Background(), []string{"healthcheck"}, env(map[string]string{"ADDR": ":" + port}), io.Discard, io.Discard)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for err := check(); err != nil; err = check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("healthcheck of a running server: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, closed, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	if err := run(context.Background(), []string{"healthcheck"}, env(map[string]string{"ADDR": ":" + closed}), io.Discard, io.Discard); err == nil {
+		t.Error("healthcheck of a port nobody listens on succeeded")
+	}
 }

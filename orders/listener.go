@@ -33,8 +33,9 @@ type Listener struct {
 	log      *slog.Logger
 	handlers []func([]Event)
 
-	position   int64 // owned by Run
-	started    bool  // owned by Run
+	position   int64 // owned by Run once it runs
+	started    bool  // position is set; owned by Run once it runs
+	connects   int   // owned by Run
 	connected  atomic.Bool
 	reconnects atomic.Uint64
 }
@@ -46,6 +47,17 @@ func NewListener(config *pgx.ConnConfig, log *slog.Logger) *Listener {
 		log = slog.Default()
 	}
 	return &Listener{config: config.Copy(), log: log}
+}
+
+// From makes the listener hand on every event after position, the first
+// time it connects as after any reconnect. Without it, the listener starts at
+// the head of the log when it first connects. A web process calls it with the
+// head read before it serves any stream: otherwise an event that committed
+// after a stream's replay but before the listener's first connection would
+// reach neither. Call it before Run.
+func (l *Listener) From(position int64) {
+	l.position = position
+	l.started = true
 }
 
 // Handle adds a handler. Handlers are called from Run's goroutine, one batch
@@ -99,11 +111,13 @@ func (l *Listener) listen(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	if !l.started {
-		// A new process has no streams that need the past: start at the head.
+		// Nothing needs the past: start at the head.
 		if l.position, err = head(ctx, conn); err != nil {
 			return err
 		}
 		l.started = true
+	}
+	if l.connects++; l.connects == 1 {
 		l.log.Info("listener connected", "channel", Channel, "position", l.position)
 	} else {
 		l.reconnects.Add(1)

@@ -316,3 +316,30 @@ func TestTwoListenersBothHearAChangeMadeElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestListenerFromAPositionHandsOnWhatCameBeforeItConnected: a listener told
+// where to start hands on events committed before its first connection.
+func TestListenerFromAPositionHandsOnWhatCameBeforeItConnected(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	from, _ := s.Head(ctx)
+	early := createOrder(t, s) // committed before the listener exists
+	l := orders.NewListener(connConfig(t, s.Pool()), quiet)
+	l.From(from)
+	c := newCollector()
+	l.Handle(c.add)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	got := c.waitFor(t, 1)
+	if len(got) != 1 || got[0].Token != early.Token {
+		t.Errorf("got %+v, want the order created before the listener connected", got)
+	}
+}

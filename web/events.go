@@ -81,7 +81,12 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 			streamBusy(w, cfg)
 			return
 		}
-		defer hub.Unsubscribe(sub)
+		attached := false
+		defer func() {
+			if !attached {
+				hub.Unsubscribe(sub)
+			}
+		}()
 		s := startStream(w, cfg, hub)
 		backlog, err := store.Events(ctx, order.ID, int(cursor))
 		if err != nil {
@@ -103,12 +108,15 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 		if s.flush() != nil {
 			return
 		}
+		if attached = s.attach(r, sub, int64(last)); attached {
+			return
+		}
 		s.follow(ctx, sub, func(d *delivery) (frame []byte, done bool) {
 			if d.event.Seq <= last {
 				return nil, false // already sent from the log
 			}
 			last = d.event.Seq
-			return d.order, d.event.Status.Terminal()
+			return d.orderFrame(), d.event.Status.Terminal()
 		})
 	})
 }
@@ -148,7 +156,12 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 			streamBusy(w, cfg)
 			return
 		}
-		defer hub.Unsubscribe(sub)
+		attached := false
+		defer func() {
+			if !attached {
+				hub.Unsubscribe(sub)
+			}
+		}()
 		s := startStream(w, cfg, hub)
 		last := cursor
 		if !ok {
@@ -193,12 +206,15 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 				break
 			}
 		}
+		if attached = s.attach(r, sub, last); attached {
+			return
+		}
 		s.follow(ctx, sub, func(d *delivery) ([]byte, bool) {
 			if d.event.Position <= last {
 				return nil, false
 			}
 			last = d.event.Position
-			return d.staff, false
+			return d.staffFrame(), false
 		})
 	})
 }
@@ -266,6 +282,28 @@ func (s *stream) flush() error {
 		return err
 	}
 	return s.rc.Flush()
+}
+
+// attach hands the stream, replayed and flushed up to the event with id
+// last, over to the hub, which writes it from then on without a goroutine
+// of its own, and reports whether it did. Only an HTTP/1.1 response can be
+// handed over: its connection is taken from net/http (hijacked), which
+// frees net/http's goroutines and buffers for it, and its chunked body goes
+// on chunk by chunk. The handler must return at once when it did.
+func (s *stream) attach(r *http.Request, sub *subscription, last int64) bool {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || r.Context().Err() != nil {
+		return false
+	}
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return false
+	}
+	conn, _, err := s.rc.Hijack()
+	if err != nil {
+		return false // not a connection of net/http's HTTP/1 server
+	}
+	s.hub.attach(sub, conn, srv, last, s.cfg)
+	return true
 }
 
 // follow sends the live frames that pick chooses, and heartbeats, until

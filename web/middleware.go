@@ -77,10 +77,38 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// requireStaff guards every staff route. Until staff sessions exist it lets
-// nobody through.
-func requireStaff(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "staff sign-in required", http.StatusUnauthorized)
-	})
+// requireStaff lets through only requests of a signed-in staff session.
+// The rest are answered 401, since their callers cannot sign in by following
+// a redirect: EventSource (which then stops), the board's script (which gets
+// JSON and sends the person to sign in), and a plain form post (which gets
+// the sign-in form).
+func requireStaff(sessions *staffSessions, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case sessions.signedIn(r.Context()):
+				next.ServeHTTP(w, r)
+			case wantsJSON(r):
+				writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Your staff sign-in has ended. Please sign in again."})
+			case r.Method == http.MethodGet:
+				http.Error(w, "staff sign-in required", http.StatusUnauthorized)
+			default:
+				renderLogin(w, r, log, http.StatusUnauthorized, "Please sign in first; nothing was changed.")
+			}
+		})
+	}
+}
+
+// requireStaffPage is requireStaff for the pages a person opens: without a
+// signed-in session they are sent to the sign-in form.
+func requireStaffPage(sessions *staffSessions) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !sessions.signedIn(r.Context()) {
+				http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }

@@ -17,6 +17,8 @@ import (
 type Store interface {
 	orderEvents
 	staffEvents
+	pageStore
+	staffOrders
 	Create(ctx context.Context, n orders.NewOrder) (orders.Order, error)
 }
 
@@ -26,6 +28,8 @@ type Config struct {
 	// Metrics is the registry that /metrics serves; the web side adds its
 	// own collectors and the hub's. Nil means a registry of its own.
 	Metrics *prometheus.Registry
+	// Staff sets up the staff side; without a password it is off.
+	Staff StaffConfig
 }
 
 // NewHandler returns the whole URL surface of the application.
@@ -41,13 +45,35 @@ func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Log
 	r.Method(http.MethodGet, "/readyz", handleReadyz(checks))
 	r.Method(http.MethodGet, "/metrics", handleMetrics(cfg.Metrics))
 
+	r.Method(http.MethodGet, "/", handleHomePage(log))
+	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, log))
+	r.Method(http.MethodGet, "/orders/{token}", handleTrackingPage(store, log))
+	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub, cfg.Streams, log))
+	r.Method(http.MethodGet, "/static/*", handleStatic(log))
+	r.NotFound(handleNotFoundPage(log).ServeHTTP)
+
 	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub, cfg.Streams, log))
 	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, log))
 	r.Method(http.MethodGet, "/api/orders/{token}", handleOrderJSON(store, log))
 
 	r.Route("/staff", func(r chi.Router) {
-		r.Use(requireStaff)
-		r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub, cfg.Streams, log))
+		if cfg.Staff.Password == "" {
+			r.Handle("/", handleStaffOff(log))
+			r.Handle("/*", handleStaffOff(log))
+			return
+		}
+		sessions := newStaffSessions(cfg.Staff, cfg.Streams, log)
+		r.Use(sessions.loadAndSave)
+		r.Method(http.MethodGet, "/login", handleStaffLoginForm(sessions, log))
+		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, newLoginLimiter(), log))
+		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/", handleStaffBoard(store, sessions, log))
+		r.Group(func(r chi.Router) {
+			r.Use(requireStaff(sessions, log))
+			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub, cfg.Streams, log))
+			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, log))
+			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))
+			r.Method(http.MethodPost, "/orders/{token}/cancel", handleStaffCancel(store, sessions, log))
+		})
 	})
 
 	// Every state-changing request, from anyone, must come from this site.

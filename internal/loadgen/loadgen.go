@@ -1,0 +1,696 @@
+// Package loadgen is the load generator behind `ordertracker load`. It opens
+// many event streams on one web process, from several client processes and
+// loopback source addresses, drives status changes through PostgreSQL the
+// way the worker makes them, and reports delivery latency, events lost or
+// duplicated (each stream checks that it got every event once, in order),
+// and the server's memory per stream and CPU per event.
+//
+// Latency is measured from each event's own timestamp, the start of the
+// transaction that made the change (PostgreSQL's now()), to the moment a
+// client has read the event; both clocks are the machine's. It therefore
+// includes the statement and the commit, and so is never less than
+// commit-to-delivery.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// childEnv marks a process started by the load generator as one of its
+// client processes.
+const childEnv = "ORDERTRACKER_LOADGEN_CHILD"
+
+// Config is the command line.
+type Config struct {
+	Scenario     string
+	ServerBin    string
+	ServerURL    string
+	ServerPID    int
+	Database     string
+	Password     string
+	ServerEnv    []string
+	StaffStreams int
+	OrderStreams int
+	PerChild     int
+	Sources      int
+	OpenRate     int
+	Changes      int
+	Interval     time.Duration
+	Rate         int
+	Batch        int
+	Conns        int
+	Orders       int
+	Duration     time.Duration
+	Settle       time.Duration
+	PagePath     string
+}
+
+const usage = `usage: ordertracker load [flags] fanout|throughput|latency|page
+
+Scenarios:
+  fanout      open -staff-streams streams of all orders (default 19500), measure the
+              server's memory per idle stream, then make -changes single changes,
+              -interval apart, and measure how long each takes to reach every stream
+  throughput  with a few streams open, move orders as fast as PostgreSQL takes it,
+              first one change per transaction (the naive baseline), then -batch
+              per transaction, -duration each
+  latency     -rate single changes per second for -duration, to -staff-streams
+              streams of all orders and -order-streams streams of one order each
+  page        -rate GETs per second of -page-path for -duration
+
+Without -server it starts a throwaway PostgreSQL and "BIN web" (BIN is -server-bin,
+default this program) on a free loopback port, and stops both at the end.
+
+Flags:`
+
+// Main runs the load generator with the arguments after "load".
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if os.Getenv(childEnv) == "1" {
+		return runChild(ctx, os.Stdin, os.Stdout)
+	}
+	var cfg Config
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&cfg.ServerBin, "server-bin", "", "program to start as the server (`path`; default: this program)")
+	fs.StringVar(&cfg.ServerURL, "server", "", "base URL of a running server; then -database, -server-pid and -staff-password too")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the running server, for its memory and CPU")
+	fs.StringVar(&cfg.Database, "database", "", "DATABASE_URL of the running server's database")
+	fs.StringVar(&cfg.Password, "staff-password", "", "STAFF_PASSWORD of the running server")
+	env := fs.String("server-env", "", "extra environment for the started server, comma-separated KEY=VALUE")
+	fs.IntVar(&cfg.StaffStreams, "staff-streams", -1, "streams of all orders (/staff/events); default per scenario")
+	fs.IntVar(&cfg.OrderStreams, "order-streams", -1, "streams of one order each (/orders/{token}/events); default per scenario")
+	fs.IntVar(&cfg.PerChild, "per-child", 8000, "most streams per client process")
+	fs.IntVar(&cfg.Sources, "sources", 4, "loopback source addresses to dial from (127.0.0.2 and up)")
+	fs.IntVar(&cfg.OpenRate, "open-rate", 2000, "streams opened per second, over all client processes")
+	fs.IntVar(&cfg.Changes, "changes", 20, "fanout: how many single changes to make")
+	fs.DurationVar(&cfg.Interval, "interval", 500*time.Millisecond, "fanout: time between changes")
+	fs.IntVar(&cfg.Rate, "rate", -1, "changes (latency) or requests (page) per second; default per scenario")
+	fs.IntVar(&cfg.Batch, "batch", 500, "throughput: changes per transaction after the baseline")
+	fs.IntVar(&cfg.Conns, "conns", 4, "throughput: database connections driving changes")
+	fs.IntVar(&cfg.Orders, "orders", 0, "orders to create; default per scenario")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each measured phase lasts")
+	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "fanout: how long the streams sit idle before memory is read")
+	fs.StringVar(&cfg.PagePath, "page-path", "/orders/{token}", "page: the path to GET, {token} replaced by an order's token")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("load: name one scenario")
+	}
+	cfg.Scenario = fs.Arg(0)
+	if *env != "" {
+		cfg.ServerEnv = strings.Split(*env, ",")
+	}
+	defaults := map[string][3]int{ // staff streams, order streams, rate
+		"fanout":     {19500, 0, 0},
+		"throughput": {10, 100, 0},
+		"latency":    {100, 1000, 500},
+		"page":       {0, 0, 1000},
+	}
+	d, ok := defaults[cfg.Scenario]
+	if !ok {
+		fs.Usage()
+		return fmt.Errorf("load: unknown scenario %q", cfg.Scenario)
+	}
+	if cfg.StaffStreams < 0 {
+		cfg.StaffStreams = d[0]
+	}
+	if cfg.OrderStreams < 0 {
+		cfg.OrderStreams = d[1]
+	}
+	if cfg.Rate < 0 {
+		cfg.Rate = d[2]
+	}
+	g := &gen{cfg: cfg, out: stdout, log: stderr}
+	return g.run(ctx)
+}
+
+// gen is one run of the load generator.
+type gen struct {
+	cfg  Config
+	out  io.Writer
+	log  io.Writer
+	srv  *server
+	pool *pgxpool.Pool
+}
+
+func (g *gen) printf(format string, args ...any) { fmt.Fprintf(g.out, format+"\n", args...) }
+
+func (g *gen) run(ctx context.Context) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	if g.cfg.ServerURL == "" {
+		bin := g.cfg.ServerBin
+		if bin == "" {
+			var err error
+			if bin, err = os.Executable(); err != nil {
+				return err
+			}
+		}
+		srv, err := startServer(ctx, bin, g.cfg.ServerEnv, g.log)
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		g.srv = srv
+	} else {
+		if g.cfg.Database == "" {
+			return errors.New("load: -server needs -database, to drive changes")
+		}
+		g.srv = &server{base: strings.TrimSuffix(g.cfg.ServerURL, "/"), pid: g.cfg.ServerPID, database: g.cfg.Database, password: g.cfg.Password}
+		g.srv.addr = strings.TrimPrefix(strings.TrimPrefix(g.srv.base, "http://"), "https://")
+	}
+	pool, err := pgxpool.New(ctx, g.srv.database)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	g.pool = pool
+	g.printf("machine: %d CPUs (GOMAXPROCS %d), %s; server pid %d at %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), g.srv.pid, g.srv.base)
+	switch g.cfg.Scenario {
+	case "fanout":
+		return g.fanout(ctx)
+	case "throughput":
+		return g.throughput(ctx)
+	case "latency":
+		return g.latency(ctx)
+	default:
+		return g.page(ctx)
+	}
+}
+
+// sample is the server's state at one moment.
+type sample struct {
+	at      time.Time
+	rss     int64
+	cpu     time.Duration
+	busy    int64 // machine jiffies
+	total   int64
+	metrics map[string]float64
+}
+
+func (g *gen) sample() sample {
+	s := sample{at: time.Now(), metrics: g.srv.metrics()}
+	if g.srv.pid > 0 {
+		s.rss, _ = rssBytes(g.srv.pid)
+		s.cpu = cpuTime(g.srv.pid)
+	}
+	s.busy, s.total = machineCPU()
+	return s
+}
+
+// cpuLine describes the CPU used between two samples, per event.
+func cpuLine(a, b sample, events int64, what string) string {
+	cpu := b.cpu - a.cpu
+	busy := float64(b.busy-a.busy) / float64(max(b.total-a.total, 1)) * 100
+	per := time.Duration(0)
+	if events > 0 {
+		per = cpu / time.Duration(events)
+	}
+	return fmt.Sprintf("server CPU %s over %s (%.0f%% of one core), %s per %s; whole machine %.0f%% busy",
+		cpu, b.at.Sub(a.at).Round(time.Millisecond), cpu.Seconds()/b.at.Sub(a.at).Seconds()*100, per, what, busy)
+}
+
+// streams opens the streams over client processes and returns them once
+// all have answered.
+func (g *gen) streams(ctx context.Context, specs []streamSpec) (*clients, error) {
+	cookie := ""
+	for _, s := range specs {
+		if s.Staff {
+			var err error
+			if cookie, err = g.srv.login(); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	var sources []string
+	for i := range max(g.cfg.Sources, 1) {
+		sources = append(sources, fmt.Sprintf("127.0.0.%d", 2+i))
+	}
+	n := (len(specs) + g.cfg.PerChild - 1) / g.cfg.PerChild
+	cs := &clients{}
+	began := time.Now()
+	for i := range n {
+		part := specs[i*len(specs)/n : (i+1)*len(specs)/n]
+		cfg := childConfig{Addr: g.srv.addr, Cookie: cookie, Sources: sources, OpenRate: max(g.cfg.OpenRate/n, 1), Streams: part}
+		// Each child dials from its own addresses, so that no two share
+		// a port range.
+		cfg.Sources = nil
+		for j := range sources {
+			if j%n == i || len(sources) < n {
+				cfg.Sources = append(cfg.Sources, sources[j])
+			}
+		}
+		if err := cs.start(ctx, cfg, g.log); err != nil {
+			cs.kill()
+			return nil, err
+		}
+	}
+	reps, err := cs.ready()
+	if err != nil {
+		cs.kill()
+		return nil, err
+	}
+	var opened, failed int
+	var firstErr string
+	for _, r := range reps {
+		opened += r.Opened
+		failed += r.Failed
+		if firstErr == "" {
+			firstErr = r.FirstError
+		}
+	}
+	g.printf("streams: %d opened, %d failed in %s, from %d client processes over %d source addresses",
+		opened, failed, time.Since(began).Round(time.Millisecond), n, len(sources))
+	if failed > 0 {
+		g.printf("  first failure: %s", firstErr)
+	}
+	return cs, nil
+}
+
+// clients are the client processes.
+type clients struct {
+	procs []*childProc
+}
+
+type childProc struct {
+	cmd *exec.Cmd
+	in  *json.Encoder
+	out *json.Decoder
+}
+
+func (cs *clients) start(ctx context.Context, cfg childConfig, log io.Writer) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, self, "load")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stderr = log
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start a client process: %w", err)
+	}
+	p := &childProc{cmd: cmd, in: json.NewEncoder(stdin), out: json.NewDecoder(stdout)}
+	cs.procs = append(cs.procs, p)
+	return p.in.Encode(cfg)
+}
+
+func (cs *clients) ready() ([]childReport, error) { return cs.each(nil) }
+
+// each sends cmd to every child (nil sends nothing) and reads one report
+// from each.
+func (cs *clients) each(cmd *command) ([]childReport, error) {
+	reps := make([]childReport, len(cs.procs))
+	errs := make([]error, len(cs.procs))
+	var wg sync.WaitGroup
+	for i, p := range cs.procs {
+		wg.Go(func() {
+			if cmd != nil {
+				if errs[i] = p.in.Encode(cmd); errs[i] != nil {
+					return
+				}
+			}
+			errs[i] = p.out.Decode(&reps[i])
+		})
+	}
+	wg.Wait()
+	return reps, errors.Join(errs...)
+}
+
+func (cs *clients) finish(cmd command) ([]childReport, error) {
+	cmd.Finish = true
+	reps, err := cs.each(&cmd)
+	for _, p := range cs.procs {
+		p.cmd.Wait()
+	}
+	return reps, err
+}
+
+func (cs *clients) kill() {
+	for _, p := range cs.procs {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}
+}
+
+// total adds up the children's reports.
+func total(reps []childReport) childReport {
+	var t childReport
+	for _, r := range reps {
+		t.Opened += r.Opened
+		t.Failed += r.Failed
+		t.Events += r.Events
+		t.Live += r.Live
+		t.Duplicates += r.Duplicates
+		t.Lost += r.Lost
+		t.Reconnects += r.Reconnects
+		t.Finished += r.Finished
+		t.Heartbeats += r.Heartbeats
+		t.Latency.Merge(&r.Latency)
+		if r.Reached == 0 || t.Reached == -1 {
+			t.Reached = -1
+		} else {
+			t.Reached = max(t.Reached, r.Reached)
+		}
+		if r.FirstLive != 0 && (t.FirstLive == 0 || r.FirstLive < t.FirstLive) {
+			t.FirstLive = r.FirstLive
+		}
+		t.LastLive = max(t.LastLive, r.LastLive)
+	}
+	return t
+}
+
+func (g *gen) checkLine(t childReport) string {
+	return fmt.Sprintf("exactly once: %d events received, %d lost, %d duplicated, %d reconnects, %d order streams finished",
+		t.Events, t.Lost, t.Duplicates, t.Reconnects, t.Finished)
+}
+
+// staffSpecs returns n streams of all orders, starting after position from.
+func staffSpecs(n int, from int64) []streamSpec {
+	specs := make([]streamSpec, n)
+	for i := range specs {
+		specs[i] = streamSpec{Path: "/staff/events", LastEventID: strconv.FormatInt(from, 10), Staff: true}
+	}
+	return specs
+}
+
+func orderSpecs(tokens []string) []streamSpec {
+	specs := make([]streamSpec, len(tokens))
+	for i, t := range tokens {
+		specs[i] = streamSpec{Path: "/orders/" + t + "/events"}
+	}
+	return specs
+}
+
+// expect is what every staff stream must have got by the head now.
+func (g *gen) expect(ctx context.Context, start int64, orderFinal int, timeout time.Duration) (command, error) {
+	last, err := head(ctx, g.pool)
+	if err != nil {
+		return command{}, err
+	}
+	n, err := eventsBetween(ctx, g.pool, start, last)
+	return command{StaffLast: last, StaffExpected: n, OrderFinal: orderFinal, Timeout: timeout}, err
+}
+
+func (g *gen) fanout(ctx context.Context) error {
+	ids, _, err := createOrders(ctx, g.pool, max(g.cfg.Changes, 1))
+	if err != nil {
+		return err
+	}
+	start, err := head(ctx, g.pool)
+	if err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	before := g.sample()
+	cs, err := g.streams(ctx, staffSpecs(g.cfg.StaffStreams, start))
+	if err != nil {
+		return err
+	}
+	defer cs.kill()
+	opened := g.sample()
+	time.Sleep(g.cfg.Settle)
+	idle := g.sample()
+	n := int64(g.cfg.StaffStreams)
+	g.printf("memory: server RSS %s with no streams, %s with %d open, %s after %s idle: %s per stream (%s per stream right after opening)",
+		mib(before.rss), mib(opened.rss), n, mib(idle.rss), g.cfg.Settle, kib((idle.rss-before.rss)/max(n, 1)), kib((opened.rss-before.rss)/max(n, 1)))
+	g.printf("  Go runtime: heap in use %s -> %s (allocated %s, next GC at %s), stacks %s -> %s, goroutines %.0f -> %.0f, open streams %.0f",
+		mib(int64(before.metrics["go_memstats_heap_inuse_bytes"])), mib(int64(idle.metrics["go_memstats_heap_inuse_bytes"])),
+		mib(int64(idle.metrics["go_memstats_heap_alloc_bytes"])), mib(int64(idle.metrics["go_memstats_next_gc_bytes"])),
+		mib(int64(before.metrics["go_memstats_stack_inuse_bytes"])), mib(int64(idle.metrics["go_memstats_stack_inuse_bytes"])),
+		before.metrics["go_goroutines"], idle.metrics["go_goroutines"], idle.metrics["ordertracker_streams_open"])
+	g.printf("  idle CPU: %s", cpuLine(opened, idle, 0, "-"))
+
+	var all Hist
+	var perChange []time.Duration
+	a := g.sample()
+	for i := range g.cfg.Changes {
+		if _, err := g.pool.Exec(ctx, moveOrders, []int64{ids[i%len(ids)]}); err != nil {
+			return err
+		}
+		cmd, err := g.expect(ctx, start, 0, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		reps, err := cs.each(&cmd)
+		if err != nil {
+			return err
+		}
+		t := total(reps)
+		perChange = append(perChange, t.Latency.Quantile(.99))
+		all.Merge(&t.Latency)
+		time.Sleep(g.cfg.Interval)
+	}
+	b := g.sample()
+	cmd, err := g.expect(ctx, start, 0, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	reps, err := cs.finish(cmd)
+	if err != nil {
+		return err
+	}
+	t := total(reps)
+	all.Merge(&t.Latency)
+	sort.Slice(perChange, func(i, j int) bool { return perChange[i] < perChange[j] })
+	g.printf("fan-out: %d single changes, each to %d streams: delivery latency %s", g.cfg.Changes, n, all.String())
+	if len(perChange) > 0 {
+		g.printf("  p99 of each change: best %s, median %s, worst %s", round(perChange[0]), round(perChange[len(perChange)/2]), round(perChange[len(perChange)-1]))
+	}
+	g.printf("  %s", cpuLine(a, b, int64(g.cfg.Changes)*n, "delivery"))
+	g.printf("  dropped slow streams: %.0f", b.metrics["ordertracker_streams_dropped_slow_total"])
+	g.printf("  %s", g.checkLine(t))
+	return nil
+}
+
+func (g *gen) throughput(ctx context.Context) error {
+	orders := g.cfg.Orders
+	if orders == 0 {
+		orders = 150_000
+	}
+	ids, tokens, err := createOrders(ctx, g.pool, orders)
+	if err != nil {
+		return err
+	}
+	start, err := head(ctx, g.pool)
+	if err != nil {
+		return err
+	}
+	watched := tokens[:min(g.cfg.OrderStreams, len(tokens))]
+	cs, err := g.streams(ctx, append(staffSpecs(g.cfg.StaffStreams, start), orderSpecs(watched)...))
+	if err != nil {
+		return err
+	}
+	defer cs.kill()
+	m := &mover{ids: ids}
+	type phase struct {
+		name  string
+		batch int
+	}
+	results := map[string]float64{}
+	for _, p := range []phase{{"one change per transaction (naive baseline)", 1}, {fmt.Sprintf("%d changes per transaction", g.cfg.Batch), g.cfg.Batch}} {
+		from, err := head(ctx, g.pool)
+		if err != nil {
+			return err
+		}
+		a := g.sample()
+		res, err := drive(ctx, g.pool, m, p.batch, g.cfg.Conns, 0, g.cfg.Duration)
+		if err != nil {
+			return err
+		}
+		cmd, err := g.expect(ctx, start, 0, 60*time.Second)
+		if err != nil {
+			return err
+		}
+		reps, err := cs.each(&cmd)
+		if err != nil {
+			return err
+		}
+		b := g.sample()
+		t := total(reps)
+		committed := float64(res.moves) / res.elapsed.Seconds()
+		endToEnd := 0.0
+		if t.Reached > 0 {
+			endToEnd = float64(cmd.StaffLast-from) / time.Unix(0, t.Reached).Sub(a.at).Seconds()
+		}
+		results[p.name] = endToEnd
+		g.printf("%s, %d connections: %d changes in %d transactions in %s: %.0f committed/s; delivered to every stream at %.0f/s end to end",
+			p.name, g.cfg.Conns, res.moves, res.txs, res.elapsed.Round(time.Millisecond), committed, endToEnd)
+		g.printf("  transaction time %s", res.txTime.String())
+		g.printf("  delivery latency %s", t.Latency.String())
+		g.printf("  %s", cpuLine(a, b, res.moves, "change"))
+	}
+	// Finish every watched order, so that its stream can check it got all
+	// four events and ended.
+	for _, ids := range [][]int64{ids[:len(watched)]} {
+		for range 3 {
+			if _, err := g.pool.Exec(ctx, moveOrders, ids); err != nil {
+				return err
+			}
+		}
+	}
+	cmd, err := g.expect(ctx, start, 4, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	reps, err := cs.finish(cmd)
+	if err != nil {
+		return err
+	}
+	b := g.sample()
+	g.printf("  dropped slow streams: %.0f", b.metrics["ordertracker_streams_dropped_slow_total"])
+	g.printf("  %s", g.checkLine(total(reps)))
+	return nil
+}
+
+func (g *gen) latency(ctx context.Context) error {
+	changes := g.cfg.Rate * int(g.cfg.Duration/time.Second)
+	orders := max((changes+2)/3, g.cfg.OrderStreams)
+	ids, tokens, err := createOrders(ctx, g.pool, orders)
+	if err != nil {
+		return err
+	}
+	start, err := head(ctx, g.pool)
+	if err != nil {
+		return err
+	}
+	// Watch the orders spread over the run.
+	var watched []string
+	for i := range min(g.cfg.OrderStreams, len(tokens)) {
+		watched = append(watched, tokens[i*len(tokens)/max(g.cfg.OrderStreams, 1)])
+	}
+	cs, err := g.streams(ctx, append(staffSpecs(g.cfg.StaffStreams, start), orderSpecs(watched)...))
+	if err != nil {
+		return err
+	}
+	defer cs.kill()
+	time.Sleep(time.Second)
+	a := g.sample()
+	res, err := drive(ctx, g.pool, &mover{ids: ids}, 1, 2, g.cfg.Rate, g.cfg.Duration)
+	if err != nil {
+		return err
+	}
+	cmd, err := g.expect(ctx, start, 4, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	reps, err := cs.finish(cmd)
+	if err != nil {
+		return err
+	}
+	b := g.sample()
+	t := total(reps)
+	g.printf("latency: %d single changes at %d/s (%.0f/s achieved) to %d streams of all orders and %d of one order",
+		res.moves, g.cfg.Rate, float64(res.moves)/res.elapsed.Seconds(), g.cfg.StaffStreams, len(watched))
+	g.printf("  transaction time %s", res.txTime.String())
+	g.printf("  delivery latency %s", t.Latency.String())
+	g.printf("  %s", cpuLine(a, b, res.moves, "change"))
+	g.printf("  dropped slow streams: %.0f", b.metrics["ordertracker_streams_dropped_slow_total"])
+	g.printf("  %s", g.checkLine(t))
+	return nil
+}
+
+func (g *gen) page(ctx context.Context) error {
+	orders := g.cfg.Orders
+	if orders == 0 {
+		orders = 1000
+	}
+	ids, tokens, err := createOrders(ctx, g.pool, orders)
+	if err != nil {
+		return err
+	}
+	// Give the orders a history, as a tracking page usually shows.
+	if _, err := g.pool.Exec(ctx, moveOrders, ids); err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: 10 * time.Second}
+	get := func(token string) (int, error) {
+		resp, err := client.Get(g.srv.base + strings.ReplaceAll(g.cfg.PagePath, "{token}", token))
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(tokens[0]); err != nil || code != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %v", g.cfg.PagePath, code, err)
+	}
+	for range 200 { // warm up the connections and the server
+		get(tokens[rand.IntN(len(tokens))])
+	}
+	a := g.sample()
+	var mu sync.Mutex
+	var lat Hist
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(g.cfg.Rate)
+	began := time.Now()
+	n := int(g.cfg.Duration / interval)
+	for i := range n {
+		time.Sleep(time.Until(began.Add(time.Duration(i) * interval)))
+		wg.Go(func() {
+			t0 := time.Now()
+			code, err := get(tokens[rand.IntN(len(tokens))])
+			d := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				statuses[-1]++
+				return
+			}
+			statuses[code]++
+			lat.Add(d)
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	b := g.sample()
+	route := strings.ReplaceAll(g.cfg.PagePath, "{token}", "{token}")
+	g.printf("page: %d GET %s at %d/s (%.0f/s achieved), statuses %v", n, g.cfg.PagePath, g.cfg.Rate, float64(n)/elapsed.Seconds(), statuses)
+	g.printf("  client round trip %s", lat.String())
+	for _, q := range []float64{.5, .9, .99} {
+		bound, count := histogramQuantile(a.metrics, b.metrics, "ordertracker_http_request_duration_seconds", `route="`+route+`"`, q)
+		g.printf("  server time p%g <= %gs (from the server's histogram, %.0f requests)", q*100, bound, count)
+	}
+	g.printf("  %s", cpuLine(a, b, int64(n), "request"))
+	return nil
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+func kib(b int64) string { return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10)) }

@@ -1,0 +1,397 @@
+// track.js keeps the tracking page live with Server-Sent Events.
+//
+// The page arrives complete, rendered on the server, with the sequence
+// number of the latest event it shows (data-seq). This script follows the
+// order's event stream from that number on and applies each order_update in
+// place: the status, the stepper, the timeline and the estimate. Text is set
+// with textContent only; nothing received is ever parsed as HTML.
+//
+// The events come one of two ways:
+//   - shared: tracker-worker.js, a SharedWorker, keeps one EventSource for
+//     every tracking tab of this browser. Over HTTP/1.1 a browser opens at
+//     most six connections to a site, so an EventSource per tab would leave
+//     a seventh tab hanging.
+//   - direct: where SharedWorker is missing (or with ?transport=direct in
+//     the page's address), this page's own
+//     new EventSource('/orders/{token}/events?since=<seq>').
+// Either way the browser reconnects by itself after a network failure,
+// sending the last id it saw as Last-Event-ID, and the server resumes there.
+'use strict';
+
+(() => {
+	const root = document.getElementById('tracking');
+	if (!root) return;
+
+	const DROP_MS = 3000; // how long the panel's button keeps the stream down
+	const MAX_FRAMES = 50; // frames kept in the panel
+
+	const $ = (id) => document.getElementById(id);
+	const token = root.dataset.token;
+	let seq = Number(root.dataset.seq);
+	let status = root.dataset.status;
+	let finished = root.dataset.final === 'true';
+	let transport = null;
+
+	const ui = {
+		card: $('status-card'),
+		label: $('status-label'),
+		message: $('status-message'),
+		whenLabel: $('when-label'),
+		whenTime: $('when-time'),
+		whenRelative: $('when-relative'),
+		steps: [...$('stepper').children],
+		timeline: $('timeline'),
+		connection: $('connection'),
+		connectionText: $('connection-text'),
+		refreshNote: $('refresh-note'),
+		cancelledText: $('cancelled-text'),
+		hoodTransport: $('hood-transport'),
+		hoodURL: $('hood-url'),
+		hoodState: $('hood-state'),
+		hoodLastID: $('hood-last-id'),
+		hoodDrop: $('hood-drop'),
+		frames: $('hood-frames'),
+	};
+
+	// Times: the server writes them in UTC; show them in the reader's zone.
+	const clock = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit', second: '2-digit'});
+	const shortClock = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'});
+	const preciseClock = new Intl.DateTimeFormat(undefined, {
+		hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3,
+	});
+
+	function showTime(el, date, format) {
+		el.dateTime = date.toISOString();
+		el.textContent = format.format(date);
+	}
+
+	for (const el of root.querySelectorAll('time[datetime]')) {
+		showTime(el, new Date(el.dateTime), el === ui.whenTime ? shortClock : clock);
+	}
+
+	// inAbout is templ.InAbout in JavaScript: "in about 3 minutes".
+	function inAbout(ms) {
+		const minutes = Math.floor((ms + 30000) / 60000);
+		if (ms <= 0) return 'any moment now';
+		if (minutes < 1) return 'in less than a minute';
+		if (minutes === 1) return 'in about a minute';
+		return 'in about ' + minutes + ' minutes';
+	}
+
+	let eta = finished ? null : new Date(ui.whenTime.dateTime);
+	function showRelative() {
+		ui.whenRelative.textContent = eta ? inAbout(eta - Date.now()) : '';
+	}
+	setInterval(showRelative, 15000);
+
+	// apply shows one order_update. Events arrive in order and exactly once
+	// from the server; the sequence number still guards against a copy, such
+	// as one the shared worker replays to a tab that already had it.
+	function apply(u) {
+		if (u.token !== token || u.seq <= seq) return;
+		const before = status;
+		seq = u.seq;
+		status = u.status;
+		root.dataset.seq = String(seq);
+		root.dataset.status = status;
+		ui.card.dataset.status = status;
+		ui.label.textContent = u.label;
+		document.title = u.label + ' · ' + root.dataset.titleSuffix;
+
+		const at = new Date(u.at);
+		const index = ui.steps.findIndex((li) => li.dataset.status === status);
+		if (status === 'cancelled') {
+			const reached = Math.max(0, ui.steps.findIndex((li) => li.dataset.status === before));
+			ui.steps.forEach((li, i) => setStep(li, i < reached ? 'done' : i === reached ? 'stopped' : 'skipped'));
+			ui.message.textContent = ui.cancelledText.textContent;
+			showWhen('Cancelled at', at);
+		} else {
+			ui.steps.forEach((li, i) => setStep(li, i < index || status === 'delivered' ? 'done' : i === index ? 'current' : 'todo'));
+			ui.message.textContent = ui.steps[index].dataset.message;
+			if (status === 'delivered') {
+				showWhen('Delivered at', at);
+			} else {
+				showWhen('Estimated delivery', new Date(at.getTime() + Number(ui.steps[index].dataset.remainingMs)));
+			}
+		}
+		addToTimeline(u, at);
+		if (u.final) finish();
+	}
+
+	const stateWords = {done: 'done', current: 'now', todo: 'to come', stopped: 'cancelled here', skipped: 'skipped'};
+
+	function setStep(li, state) {
+		li.className = 'step step-' + state;
+		if (state === 'current') li.setAttribute('aria-current', 'step');
+		else li.removeAttribute('aria-current');
+		li.querySelector('.step-state').textContent = '(' + stateWords[state] + ')';
+	}
+
+	function showWhen(label, date) {
+		ui.whenLabel.textContent = label;
+		showTime(ui.whenTime, date, shortClock);
+		eta = label === 'Estimated delivery' ? date : null;
+		showRelative();
+	}
+
+	function addToTimeline(u, at) {
+		const li = document.createElement('li');
+		li.dataset.seq = String(u.seq);
+		li.className = 'is-new';
+		const time = document.createElement('time');
+		showTime(time, at, clock);
+		const what = document.createElement('span');
+		what.className = 'timeline-what';
+		what.textContent = u.label;
+		const who = document.createElement('span');
+		who.className = 'timeline-who';
+		const key = 'actor' + String(u.actor).charAt(0).toUpperCase() + String(u.actor).slice(1);
+		who.textContent = ui.timeline.dataset[key] || '';
+		li.append(time, ' ', what, ' ', who);
+		ui.timeline.append(li);
+	}
+
+	// The connection, as the visitor sees it.
+	const connectionWords = {
+		connecting: 'Connecting…',
+		live: 'Live',
+		reconnecting: 'Reconnecting…',
+		dropped: 'Disconnected · resuming in 3 s',
+		closed: 'Not live · refresh for the latest',
+		finished: 'Finished · no more updates',
+	};
+
+	function showConnection(state) {
+		ui.connection.hidden = false;
+		ui.connection.dataset.state = state;
+		ui.connectionText.textContent = connectionWords[state];
+		ui.hoodState.textContent = state;
+		ui.hoodDrop.disabled = state !== 'live';
+		if (ui.refreshNote) ui.refreshNote.hidden = state !== 'closed';
+	}
+
+	function finish() {
+		finished = true;
+		if (transport) transport.stop();
+		transport = null;
+		showConnection('finished');
+		note('The order is finished, so the page closed the stream. The server ends it too: a reconnect would get 204 No Content, which tells EventSource to stop for good.');
+	}
+
+	// The panel: every frame as it arrived, newest first.
+	function addFrame(li) {
+		const empty = ui.frames.querySelector('.frames-empty');
+		if (empty) empty.remove();
+		ui.frames.prepend(li);
+		while (ui.frames.children.length > MAX_FRAMES) ui.frames.lastElementChild.remove();
+	}
+
+	function meta(text) {
+		const span = document.createElement('span');
+		span.className = 'frame-meta';
+		span.textContent = preciseClock.format(new Date()) + ' · ' + text;
+		return span;
+	}
+
+	function showFrame(frame, mine, replay) {
+		const li = document.createElement('li');
+		if (!mine) li.className = 'frame-other';
+		// The frame as it was on the wire, one field per line.
+		const pre = document.createElement('pre');
+		for (const [field, value] of [['id', frame.id], ['event', frame.event], ['data', frame.data]]) {
+			const name = document.createElement('span');
+			name.className = 'frame-field';
+			name.textContent = field + ':';
+			pre.append(name, ' ' + value + (field === 'data' ? '' : '\n'));
+		}
+		let about = mine ? 'this order' : 'an order in another tab';
+		if (replay) about += ', passed on by the shared worker';
+		li.append(meta(about), pre);
+		addFrame(li);
+	}
+
+	function note(text) {
+		const li = document.createElement('li');
+		li.className = 'frame-note';
+		li.append(meta('note'), text);
+		addFrame(li);
+	}
+
+	function showLastID(id, url) {
+		if (id) {
+			ui.hoodLastID.textContent = id;
+			return;
+		}
+		const since = new URL(url, location.href).searchParams.get('since');
+		ui.hoodLastID.textContent = 'none yet on this connection: a reconnect resumes from ?since=' + since;
+	}
+
+	// What both transports report to the page.
+	const events = {
+		opening(url, how) {
+			ui.hoodURL.textContent = url;
+			showLastID('', url);
+			note(how + ': GET ' + url);
+		},
+		state(state, info) {
+			if (finished) return;
+			const was = ui.connection.dataset.state;
+			showConnection(state);
+			if (info && info.describe) ui.hoodTransport.textContent = info.describe;
+			if (state === was) return;
+			if (state === 'live') note('Connected: 200 OK, Content-Type: text/event-stream. Frames arrive as they happen.');
+			if (state === 'reconnecting') {
+				note('The connection broke. The browser retries by itself after the retry: delay, sending Last-Event-ID: ' +
+					(ui.hoodLastID.textContent || '(none)') + '.');
+			}
+			if (state === 'dropped') note('You dropped the connection. It resumes in 3 s from the last id seen; a step that happens meanwhile is replayed then.');
+			if (state === 'closed') note('The browser gave up on the stream. Refresh the page to see the latest.');
+		},
+		frame(frame, lastEventId, replay) {
+			let u;
+			try {
+				u = JSON.parse(frame.data);
+			} catch {
+				return;
+			}
+			showFrame(frame, u.token === token, replay);
+			if (lastEventId !== undefined) ui.hoodLastID.textContent = lastEventId;
+			if (!finished) apply(u);
+		},
+		unknown() {
+			showConnection('closed');
+			note('The server no longer knows this order.');
+		},
+	};
+
+	// direct is this page's own EventSource on the stream of its order.
+	function direct() {
+		const base = root.dataset.eventsUrl;
+		let source = null;
+		let lastID = String(seq);
+		let timer = 0;
+		const describe = 'This tab\u2019s own EventSource, on the stream of this order alone.';
+
+		function open(how) {
+			// A new EventSource has no Last-Event-ID to send, so the page puts
+			// the last id it saw in the URL; the server treats both alike.
+			const url = base + '?since=' + encodeURIComponent(lastID);
+			events.opening(url, how);
+			source = new EventSource(url);
+			source.addEventListener('open', () => events.state('live', {describe}));
+			source.addEventListener('error', () => {
+				events.state(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting', {describe});
+			});
+			source.addEventListener('order_update', (e) => {
+				lastID = e.lastEventId;
+				events.frame({id: e.lastEventId, event: e.type, data: e.data}, e.lastEventId);
+			});
+			events.state('connecting', {describe});
+		}
+
+		return {
+			start: () => open('Opening the stream'),
+			drop() {
+				source.close();
+				events.state('dropped', {describe});
+				timer = setTimeout(() => open('Resuming'), DROP_MS);
+			},
+			stop() {
+				clearTimeout(timer);
+				if (source) source.close();
+			},
+		};
+	}
+
+	// shared hands the order to the SharedWorker that keeps one stream for
+	// every tab; fallback is called if the worker cannot do it.
+	function shared(fallback) {
+		const worker = new SharedWorker(root.dataset.workerUrl, {name: 'order-tracker'});
+		const port = worker.port;
+		let lastURL = '';
+		let active = true;
+		worker.addEventListener('error', () => {
+			if (active) fallback();
+		});
+		port.addEventListener('message', (e) => {
+			const m = e.data;
+			if (!active) return;
+			switch (m.type) {
+				case 'state': {
+					const tabs = m.tabs === 1 ? '1 tab' : m.tabs + ' tabs';
+					const describe = 'One EventSource in a SharedWorker, shared by ' + tabs + ' of this browser; this stream carries ' +
+						(m.orders === 1 ? '1 order' : m.orders + ' orders') + ', and each event\u2019s id holds every order\u2019s cursor.';
+					if (m.url !== lastURL && (m.state === 'connecting' || m.state === 'live')) {
+						// A stream already live when this tab first hears of
+						// it was opened for other tabs: this one joins it.
+						const how = lastURL === '' && m.state === 'live' ?
+							'Joined the stream the shared worker holds for all tabs' : 'The shared worker opened a stream';
+						lastURL = m.url;
+						events.opening(m.url, how);
+					}
+					events.state(m.state, {describe});
+					if (m.lastEventId) ui.hoodLastID.textContent = m.lastEventId;
+					break;
+				}
+				case 'frame':
+					events.frame(m.frame, m.lastEventId, m.replay);
+					break;
+				case 'unknown':
+					events.unknown();
+					break;
+				case 'unsupported':
+					fallback();
+					break;
+			}
+		});
+		port.start();
+		const watch = () => port.postMessage({type: 'watch', token, since: seq, url: root.dataset.multiUrl});
+		const unwatch = () => port.postMessage({type: 'unwatch', token});
+		addEventListener('pagehide', unwatch);
+		addEventListener('pageshow', (e) => {
+			if (e.persisted && active && !finished) watch();
+		});
+		return {
+			start: watch,
+			drop: () => port.postMessage({type: 'drop'}),
+			stop() {
+				active = false;
+				unwatch();
+				removeEventListener('pagehide', unwatch);
+			},
+		};
+	}
+
+	function start() {
+		const forceDirect = new URLSearchParams(location.search).get('transport') === 'direct';
+		const useDirect = () => {
+			if (transport) transport.stop();
+			note('Falling back to this tab\u2019s own EventSource.');
+			transport = direct();
+			transport.start();
+		};
+		if (!forceDirect && typeof SharedWorker === 'function') {
+			try {
+				transport = shared(useDirect);
+				transport.start();
+				return;
+			} catch {
+				// fall through to a direct stream
+			}
+		}
+		transport = direct();
+		transport.start();
+	}
+
+	ui.hoodDrop.addEventListener('click', () => {
+		if (transport) transport.drop();
+	});
+
+	if (ui.refreshNote) ui.refreshNote.hidden = true;
+	if (finished) {
+		ui.hoodTransport.textContent = 'None: the order is finished, so there is nothing left to stream.';
+		showConnection('finished');
+		return;
+	}
+	start();
+})();

@@ -1,0 +1,68 @@
+// Package templ renders the customer pages: the menu with its order form,
+// the live tracking page, and the error pages. Each page has a view model, a
+// struct shaped like the page, built from the domain by a New function here,
+// so the components only lay out values that are ready to show.
+//
+// Everything a customer typed reaches the page as text that templ escapes;
+// nothing here uses templ.Raw or templ.SafeURL.
+package templ
+
+import (
+	"fmt"
+	"time"
+)
+
+// Site is the name shown in the header and in every title.
+const Site = "Order tracker"
+
+// Assets are the URLs of the static files the pages link to. They carry a
+// fingerprint of the content, so the web package fills them in.
+type Assets struct {
+	Stylesheet   string
+	Icon         string
+	FormScript   string // the running total on the order form
+	TrackScript  string // live updates of the tracking page
+	WorkerScript string // the SharedWorker that shares one stream among tabs
+}
+
+// head is what the layout needs of a page.
+type head struct {
+	Title  string
+	Assets Assets
+	Script string // one deferred script, or none
+}
+
+// Money formats an amount in cents, as on the menu: "€9.50".
+func Money(cents int) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s€%d.%02d", sign, cents/100, cents%100)
+}
+
+// Clock formats a time for a page that does not know the reader's time zone:
+// the time of day in UTC, said so. The tracking script rewrites every
+// <time> element in the reader's own zone.
+func Clock(t time.Time) string { return t.UTC().Format("15:04:05") + " UTC" }
+
+// shortClock is Clock without the seconds.
+func shortClock(t time.Time) string { return t.UTC().Format("15:04") + " UTC" }
+
+// machineTime is the datetime attribute of a <time> element.
+func machineTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// InAbout says roughly how far away d is, as a person would: "in about 3
+// minutes". The tracking script has the same rule in JavaScript.
+func InAbout(d time.Duration) string {
+	minutes := int((d + 30*time.Second) / time.Minute)
+	switch {
+	case d <= 0:
+		return "any moment now"
+	case minutes < 1:
+		return "in less than a minute"
+	case minutes == 1:
+		return "in about a minute"
+	}
+	return fmt.Sprintf("in about %d minutes", minutes)
+}

@@ -1,0 +1,172 @@
+package templ
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordertracker/ordertracker/orders"
+)
+
+var stages = orders.StageDurations{Received: 10 * time.Second, Cooking: 30 * time.Second, OutForDelivery: 45 * time.Second}
+
+// orderThrough is an order that went through statuses, one event each, a
+// minute apart from t0.
+func orderThrough(t0 time.Time, statuses ...orders.Status) (orders.Order, []orders.Event) {
+	o := orders.Order{Token: orders.NewToken(), CustomerName: "Ada", CreatedAt: t0, TotalCents: 2250,
+		Items: []orders.Item{{MenuID: "margherita", Name: "Margherita", PriceCents: 950, Quantity: 2}, {MenuID: "lemonade", Name: "Lemonade", PriceCents: 350, Quantity: 1}}}
+	var events []orders.Event
+	for i, s := range statuses {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		actor := orders.ByWorker
+		if i == 0 {
+			actor = orders.ByCustomer
+		}
+		events = append(events, orders.Event{Seq: i + 1, Status: s, Actor: actor, At: at})
+		o.Status, o.Seq, o.UpdatedAt = s, i+1, at
+	}
+	return o, events
+}
+
+func TestTrackPageStepper(t *testing.T) {
+	const (
+		done, current, todo, stopped, skipped = "done", "current", "todo", "stopped", "skipped"
+	)
+	tests := []struct {
+		name string
+		path []orders.Status
+		want []string
+	}{
+		{"a new order is at its first step", []orders.Status{orders.Received}, []string{current, todo, todo, todo}},
+		{"cooking", []orders.Status{orders.Received, orders.Cooking}, []string{done, current, todo, todo}},
+		{"out for delivery", []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery}, []string{done, done, current, todo}},
+		{"a delivered order has every step done", orders.Stages, []string{done, done, done, done}},
+		{"cancelled on receipt", []orders.Status{orders.Received, orders.Cancelled}, []string{stopped, skipped, skipped, skipped}},
+		{"cancelled while cooking", []orders.Status{orders.Received, orders.Cooking, orders.Cancelled}, []string{done, stopped, skipped, skipped}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, events := orderThrough(time.Now(), tt.path...)
+			p := NewTrackPage(Assets{}, o, events, stages, time.Now())
+			var got []string
+			for _, s := range p.Steps {
+				got = append(got, s.State)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("steps = %q, want %q", got, tt.want)
+			}
+			if len(p.Timeline) != len(tt.path) || p.Seq != len(tt.path) {
+				t.Errorf("timeline has %d entries and seq %d, want %d", len(p.Timeline), p.Seq, len(tt.path))
+			}
+		})
+	}
+}
+
+func TestTrackPageEstimatesDeliveryFromTheStageDurations(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		path      []orders.Status
+		now       time.Time
+		label     string
+		when      time.Time
+		relative  string
+		cancelled bool
+	}{
+		// Received at 12:00: 10 s + 30 s + 45 s to go.
+		{[]orders.Status{orders.Received}, t0, "Estimated delivery", t0.Add(85 * time.Second), "in about a minute", false},
+		// Cooking since 12:01: 30 s + 45 s from then.
+		{[]orders.Status{orders.Received, orders.Cooking}, t0.Add(time.Minute), "Estimated delivery", t0.Add(time.Minute + 75*time.Second), "in about a minute", false},
+		{[]orders.Status{orders.Received, orders.Cooking}, t0.Add(10 * time.Minute), "Estimated delivery", t0.Add(time.Minute + 75*time.Second), "any moment now", false},
+		{orders.Stages, t0.Add(time.Hour), "Delivered at", t0.Add(3 * time.Minute), "", false},
+		{[]orders.Status{orders.Received, orders.Cancelled}, t0.Add(time.Hour), "Cancelled at", t0.Add(time.Minute), "", true},
+	}
+	for _, tt := range tests {
+		o, events := orderThrough(t0, tt.path...)
+		p := NewTrackPage(Assets{}, o, events, stages, tt.now)
+		if p.WhenLabel != tt.label || !p.When.Equal(tt.when) || p.WhenRelative != tt.relative || p.Cancelled != tt.cancelled {
+			t.Errorf("%v at %s: %q %s %q (cancelled %v), want %q %s %q (%v)", tt.path, tt.now.Format("15:04:05"),
+				p.WhenLabel, p.When.Format("15:04:05"), p.WhenRelative, p.Cancelled, tt.label, tt.when.Format("15:04:05"), tt.relative, tt.cancelled)
+		}
+	}
+}
+
+func TestInAbout(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second:                    "any moment now",
+		0:                               "any moment now",
+		20 * time.Second:                "in less than a minute",
+		45 * time.Second:                "in about a minute",
+		89 * time.Second:                "in about a minute",
+		90 * time.Second:                "in about 2 minutes",
+		12*time.Minute + 10*time.Second: "in about 12 minutes",
+	} {
+		if got := InAbout(d); got != want {
+			t.Errorf("InAbout(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestMoney(t *testing.T) {
+	for cents, want := range map[int]string{0: "€0.00", 5: "€0.05", 950: "€9.50", 12345: "€123.45", -350: "-€3.50"} {
+		if got := Money(cents); got != want {
+			t.Errorf("Money(%d) = %q, want %q", cents, got, want)
+		}
+	}
+}
+
+func TestTrackPageTitleStartsWithTheStatus(t *testing.T) {
+	o, events := orderThrough(time.Now(), orders.Received, orders.Cooking, orders.OutForDelivery)
+	if got := NewTrackPage(Assets{}, o, events, stages, time.Now()).Title(); got != "Out for delivery · Your order · "+Site {
+		t.Errorf("title = %q", got)
+	}
+}
+
+// TestPagesRenderUserTextAsText renders every page that shows what a
+// customer typed with markup in it: it must come out escaped.
+func TestPagesRenderUserTextAsText(t *testing.T) {
+	const name = `<script>alert(1)</script><img src=x onerror=alert(2)>"'&`
+	o, events := orderThrough(time.Now(), orders.Received)
+	o.CustomerName = name
+	o.Items[0].Name = name
+	home := NewHomePage(Assets{}, orders.Menu, OrderForm{Name: name, Quantities: map[string]string{"funghi": name},
+		Errors: map[string]string{"name": name}, Problem: name})
+	for label, render := range map[string]func(*bytes.Buffer) error{
+		"tracking": func(b *bytes.Buffer) error {
+			return Track(NewTrackPage(Assets{}, o, events, stages, time.Now())).Render(context.Background(), b)
+		},
+		"home": func(b *bytes.Buffer) error { return Home(home).Render(context.Background(), b) },
+	} {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if strings.Contains(out, "<script>alert") || strings.Contains(out, "<img src=x") {
+			t.Errorf("%s: the text went out as markup", label)
+		}
+		if !strings.Contains(out, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s: the text is not on the page, escaped", label)
+		}
+	}
+}
+
+func TestHomePageFocusesTheFirstFieldToFix(t *testing.T) {
+	tests := []struct {
+		errors map[string]string
+		want   string
+	}{
+		{nil, ""},
+		{map[string]string{"name": "x", "items.funghi": "y"}, "name"},
+		{map[string]string{"items.funghi": "y", "items.lemonade": "z"}, "qty-funghi"},
+		{map[string]string{"items": "Choose at least one item."}, "qty-" + orders.Menu[0].ID},
+	}
+	for _, tt := range tests {
+		p := NewHomePage(Assets{}, orders.Menu, OrderForm{Errors: tt.errors})
+		if p.FirstError != tt.want {
+			t.Errorf("errors %v: focus %q, want %q", tt.errors, p.FirstError, tt.want)
+		}
+	}
+}

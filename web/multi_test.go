@@ -1,0 +1,380 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ordertracker/ordertracker/orders"
+)
+
+// withMultiStream serves the live app's store and hub with the multiplexed
+// stream next to the stream of one order, on a server of its own.
+func withMultiStream(t *testing.T, a *liveApp) *liveApp {
+	t.Helper()
+	return withMultiStreamOver(t, a, a.store)
+}
+
+// withMultiStreamOver is withMultiStream with the handlers reading store.
+func withMultiStreamOver(t *testing.T, a *liveApp, store Store) *liveApp {
+	t.Helper()
+	cfg := StreamConfig{Retry: 1500 * time.Millisecond}
+	r := chi.NewRouter()
+	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, a.hub, cfg, quiet))
+	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, a.hub, cfg, quiet))
+	b := *a
+	b.server = httptest.NewServer(r)
+	t.Cleanup(func() {
+		b.server.CloseClientConnections()
+		b.server.Close()
+	})
+	return &b
+}
+
+func multiPath(list ...orders.Order) string {
+	tokens := make([]string, len(list))
+	for i, o := range list {
+		tokens[i] = o.Token
+	}
+	return "/orders/events?orders=" + strings.Join(tokens, ",")
+}
+
+// multiEvent is an event of the multiplexed stream, read as a client would.
+type multiEvent struct {
+	id    string
+	token string
+	seq   int
+}
+
+func (e multiEvent) String() string { return fmt.Sprintf("%s#%d@%s", e.token[:4], e.seq, e.id) }
+
+func readMulti(t *testing.T, events []sseEvent) []multiEvent {
+	t.Helper()
+	var out []multiEvent
+	for _, ev := range events {
+		u := decode(t, ev)
+		out = append(out, multiEvent{id: ev.LastEventID, token: u.Token, seq: u.Seq})
+	}
+	return out
+}
+
+func checkMulti(t *testing.T, got []multiEvent, want ...multiEvent) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got events\n  %v\nwant\n  %v", got, want)
+	}
+}
+
+func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+	a.advance(t, ada, orders.Received)
+	c := a.open(t, multiPath(ada, bo), "")
+	if c.resp.StatusCode != http.StatusOK || c.resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%d %s, want 200 text/event-stream", c.resp.StatusCode, c.resp.Header.Get("Content-Type"))
+	}
+	// The current states first, in URL order; an order not yet sent keeps
+	// an empty part in the id, so a reconnect starts it afresh too.
+	checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
+		multiEvent{"2.", ada.Token, 2},
+		multiEvent{"2.1", bo.Token, 1},
+	)
+	a.advance(t, bo, orders.Received)
+	a.advance(t, ada, orders.Cooking)
+	checkMulti(t, readMulti(t, c.waitEvents(t, 4))[2:],
+		multiEvent{"2.2", bo.Token, 2},
+		multiEvent{"3.2", ada.Token, 3},
+	)
+	if s, _ := c.parsed(); s.Retry != 1500 {
+		t.Errorf("retry = %d, want 1500", s.Retry)
+	}
+}
+
+func TestMultiStreamResumesEveryOrderFromItsCursor(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+	a.deliver(t, ada, orders.Received) // seq 1..4
+	a.advance(t, bo, orders.Received)  // seq 1..2
+	path := multiPath(ada, bo)
+
+	t.Run("from Last-Event-ID", func(t *testing.T) {
+		c := a.open(t, path, "2.1")
+		checkMulti(t, readMulti(t, c.waitEvents(t, 3)),
+			multiEvent{"3.1", ada.Token, 3},
+			multiEvent{"4.1", ada.Token, 4},
+			multiEvent{"4.2", bo.Token, 2},
+		)
+	})
+	t.Run("from since", func(t *testing.T) {
+		c := a.open(t, path+"&since=3.2", "")
+		checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", ada.Token, 4})
+	})
+	t.Run("Last-Event-ID wins over since", func(t *testing.T) {
+		c := a.open(t, path+"&since=0.0", "4.1")
+		checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", bo.Token, 2})
+	})
+	t.Run("an empty part starts that order from its current state", func(t *testing.T) {
+		c := a.open(t, path, "3.")
+		checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
+			multiEvent{"4.", ada.Token, 4},
+			multiEvent{"4.2", bo.Token, 2},
+		)
+	})
+	t.Run("a cursor past the order's end counts as none", func(t *testing.T) {
+		c := a.open(t, path, "4.99")
+		checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", bo.Token, 2})
+	})
+	t.Run("a client that has seen every order end gets 204", func(t *testing.T) {
+		a.deliver(t, bo, orders.Cooking)
+		c := a.open(t, path, "4.4")
+		if c.resp.StatusCode != http.StatusNoContent {
+			t.Errorf("status %d, want 204", c.resp.StatusCode)
+		}
+	})
+}
+
+// TestMultiStreamSendsAnEventBetweenSubscribeAndReplayOnce moves one order
+// after the stream has subscribed to it and before it reads its log, and
+// waits until the hub has handed the move to the stream: it is then both in
+// the log and on its way live, and must be sent once.
+func TestMultiStreamSendsAnEventBetweenSubscribeAndReplayOnce(t *testing.T) {
+	base := newLiveApp(t, appOptions{})
+	ada, bo := base.create(t, "Ada"), base.create(t, "Bo")
+	var once sync.Once
+	moveBo := func() {
+		published := base.hub.published.Load()
+		base.advance(t, bo, orders.Received)
+		waitUntil(t, "the hub publishes the move", func() bool { return base.hub.published.Load() > published })
+	}
+	a := withMultiStreamOver(t, base, hookedStore{Store: base.store, before: func() { once.Do(moveBo) }})
+	c := a.open(t, multiPath(ada, bo)+"&since=1.1", "")
+	c.waitEvents(t, 1)
+	a.advance(t, ada, orders.Received)
+	a.advance(t, bo, orders.Cooking)
+	checkMulti(t, readMulti(t, c.waitEvents(t, 3)),
+		multiEvent{"1.2", bo.Token, 2},
+		multiEvent{"2.2", ada.Token, 2},
+		multiEvent{"2.3", bo.Token, 3},
+	)
+}
+
+func TestMultiStreamTreatsAMalformedCursorAsAbsent(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+	a.advance(t, ada, orders.Received)
+	path := multiPath(ada, bo)
+	for _, id := range []string{"x", "1", "1.0.0", "-1.0", "1.+0", "1. 0", "1,0", "1..", "99999999999999999999.0", "1.0\x00"} {
+		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
+			// Malformed everywhere: the current states.
+			c := a.open(t, path+"&since="+url.QueryEscape(id), "")
+			if c.resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, want 200", c.resp.StatusCode)
+			}
+			checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
+				multiEvent{"2.", ada.Token, 2},
+				multiEvent{"2.1", bo.Token, 1},
+			)
+			if strings.ContainsRune(id, 0) {
+				return // no HTTP client sends NUL in a header
+			}
+			// A malformed Last-Event-ID falls back to a good since.
+			c = a.open(t, path+"&since=1.0", id)
+			checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
+				multiEvent{"2.0", ada.Token, 2},
+				multiEvent{"2.1", bo.Token, 1},
+			)
+		})
+	}
+}
+
+func TestMultiStreamReportsUnknownOrdersAndServesTheRest(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	ada := a.create(t, "Ada")
+	ghost := orders.NewToken()
+	c := a.open(t, "/orders/events?orders="+ghost+","+ada.Token+",not-a-token&since=5.1.", "")
+	if c.resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: an unknown order must not make EventSource give up on the others", c.resp.StatusCode)
+	}
+	a.advance(t, ada, orders.Received)
+	events := c.waitEvents(t, 3)
+	var unknown []string
+	for _, ev := range events[:2] {
+		if ev.Type != "order_unknown" || ev.LastEventID != "" {
+			t.Fatalf("event %+v, want an order_unknown report without an id", ev)
+		}
+		var d struct{ Token string }
+		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
+			t.Fatal(err)
+		}
+		unknown = append(unknown, d.Token)
+	}
+	if fmt.Sprint(unknown) != fmt.Sprint([]string{ghost, "not-a-token"}) {
+		t.Errorf("reported %v as unknown, want %v", unknown, []string{ghost, "not-a-token"})
+	}
+	// The unknown orders keep the cursors the client gave.
+	checkMulti(t, readMulti(t, events[2:]), multiEvent{"5.2.", ada.Token, 2})
+}
+
+func TestMultiStreamRefusesAListItCanNeverServe(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	many := make([]string, maxMultiOrders+1)
+	for i := range many {
+		many[i] = orders.NewToken()
+	}
+	for _, query := range []string{"", "?orders=", "?orders=,,", "?orders=" + strings.Join(many, ",")} {
+		resp, err := http.Get(a.server.URL + "/orders/events" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%.60s: status %d, want 400", query, resp.StatusCode)
+		}
+	}
+}
+
+func TestMultiStreamCountsARepeatedOrderOnce(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+	c := a.open(t, "/orders/events?orders="+ada.Token+","+bo.Token+","+ada.Token+"&since=1.1", "")
+	a.advance(t, ada, orders.Received)
+	checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"2.1", ada.Token, 2})
+}
+
+// TestMultiStreamEndsWhenEveryOrderHasEnded follows two orders to their
+// ends; the stream ends after the last terminal event, and each order's
+// events come exactly once, in order.
+func TestMultiStreamEndsWhenEveryOrderHasEnded(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+	c := a.open(t, multiPath(ada, bo)+"&since=1.1", "")
+	var wg sync.WaitGroup
+	wg.Go(func() { a.deliver(t, ada, orders.Received) })
+	wg.Go(func() {
+		a.advance(t, bo, orders.Received)
+		if _, err := a.store.Cancel(context.Background(), bo.Token, orders.ByStaff); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	got := readMulti(t, c.waitEnd(t))
+	seqs := map[string][]int{}
+	for _, e := range got {
+		seqs[e.token] = append(seqs[e.token], e.seq)
+	}
+	if fmt.Sprint(seqs[ada.Token]) != "[2 3 4]" || fmt.Sprint(seqs[bo.Token]) != "[2 3]" {
+		t.Errorf("got %v, want Ada's 2 3 4 and Bo's 2 3, each once", got)
+	}
+	if last := got[len(got)-1].id; last != "4.3" {
+		t.Errorf("the last id is %q, want 4.3", last)
+	}
+}
+
+// TestManyOrdersOnOneStreamGetExactlyTheirEvents follows twenty orders on
+// one stream while they and others all move at once.
+func TestManyOrdersOnOneStreamGetExactlyTheirEvents(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	var all []orders.Order
+	for i := range 40 {
+		all = append(all, a.create(t, fmt.Sprintf("Customer %d", i)))
+	}
+	watched := all[:maxMultiOrders]
+	c := a.open(t, multiPath(watched...), "")
+	c.waitEvents(t, len(watched))
+	var wg sync.WaitGroup
+	for _, o := range all {
+		wg.Go(func() {
+			for from := orders.Received; from != orders.Delivered; from, _ = from.Next() {
+				if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByWorker); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := readMulti(t, c.waitEnd(t))
+	seqs := map[string][]int{}
+	for _, e := range got {
+		seqs[e.token] = append(seqs[e.token], e.seq)
+	}
+	for i, o := range watched {
+		if fmt.Sprint(seqs[o.Token]) != "[1 2 3 4]" {
+			t.Errorf("order %d: got seqs %v, want [1 2 3 4]", i, seqs[o.Token])
+		}
+	}
+	if len(seqs) != len(watched) {
+		t.Errorf("the stream carried %d orders, want %d", len(seqs), len(watched))
+	}
+	want := strings.TrimSuffix(strings.Repeat("4.", len(watched)), ".")
+	if last := got[len(got)-1].id; last != want {
+		t.Errorf("the last id is %q, want %q", last, want)
+	}
+}
+
+func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+	a.server.Client().CloseIdleConnections()
+	before := runtime.NumGoroutine()
+	var clients []*client
+	for range 20 {
+		c := a.open(t, multiPath(ada, bo), "")
+		c.waitEvents(t, 2)
+		clients = append(clients, c)
+	}
+	if n := a.hub.Streams(); n != 40 {
+		t.Errorf("hub has %d subscriptions, want 40: one per order per stream", n)
+	}
+	for _, c := range clients {
+		c.close()
+	}
+	a.server.Client().CloseIdleConnections()
+	waitUntil(t, "the hub forgets the streams", func() bool { return a.hub.Streams() == 0 })
+	waitUntil(t, "goroutines return to their baseline", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestMultiStreamIsTurnedAwayAtTheStreamCap(t *testing.T) {
+	a := withMultiStream(t, newLiveApp(t, appOptions{maxStreams: 3}))
+	list := []orders.Order{a.create(t, "Ada"), a.create(t, "Bo"), a.create(t, "Cy"), a.create(t, "Di")}
+	c := a.open(t, multiPath(list...), "")
+	s := c.waitEnd(t)
+	if c.resp.StatusCode != http.StatusOK || len(s) != 0 {
+		t.Errorf("status %d with %d events, want 200 and none: a stream over the cap is asked to come back", c.resp.StatusCode, len(s))
+	}
+	if n := a.hub.Streams(); n != 0 {
+		t.Errorf("the refused stream left %d subscriptions in the hub", n)
+	}
+}
+
+// TestMergeClosesWhenTheHubDropsAnySubscription: a stream that falls
+// behind on one order must end, so its client resumes from its last id.
+func TestMergeClosesWhenTheHubDropsAnySubscription(t *testing.T) {
+	subs := []*subscription{{c: make(chan []*delivery, 1)}, {c: make(chan []*delivery, 1)}}
+	merged, stop := merge(context.Background(), subs)
+	defer stop()
+	first := []*delivery{{event: orders.Event{Seq: 1}}}
+	subs[1].c <- first
+	if got := <-merged.c; len(got) != 1 || got[0] != first[0] {
+		t.Fatalf("merged %v, want the batch sent", got)
+	}
+	close(subs[0].c) // the hub drops it
+	select {
+	case _, ok := <-merged.c:
+		if ok {
+			t.Fatal("got a batch, want the merged channel closed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the merged channel stayed open after the hub dropped a subscription")
+	}
+}

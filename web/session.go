@@ -1,0 +1,129 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+)
+
+// staffSessions keeps who is signed in on the staff side. Sessions live on
+// the server (github.com/alexedwards/scs, in PostgreSQL in production); the
+// browser holds only a random token, in a cookie that scripts cannot read
+// (HttpOnly), that other sites' pages do not send along with their
+// requests (SameSite=Lax), and that only the staff pages receive (Path=/staff).
+type staffSessions struct {
+	manager *scs.SessionManager
+	// overTLS is manager with one difference: its cookie is Secure. A copy of
+	// a SessionManager shares its store and its context key, so either one
+	// reads what the other loaded; only the cookie they write differs.
+	overTLS *scs.SessionManager
+	// alwaysSecure marks the cookie Secure on every response, for a site
+	// whose TLS ends at a proxy in front of this server.
+	alwaysSecure bool
+}
+
+// Session keys.
+const (
+	sessionStaff = "staff" // bool: signed in with the staff password
+	sessionFlash = "flash" // string: what the board says once, after a move
+)
+
+// defaultSessionLifetime is how long a staff sign-in lasts when the
+// configuration does not say.
+const defaultSessionLifetime = 12 * time.Hour
+
+func newStaffSessions(cfg StaffConfig, streams StreamConfig, log *slog.Logger) *staffSessions {
+	m := scs.New()
+	m.Store = cfg.Sessions
+	if m.Store == nil {
+		m.Store = memstore.NewWithCleanupInterval(0)
+	}
+	m.Lifetime = cfg.SessionLifetime
+	if m.Lifetime <= 0 {
+		m.Lifetime = defaultSessionLifetime
+	}
+	// The store keeps a hash of each token, so that a copy of the sessions
+	// table signs nobody in.
+	m.HashTokenInStore = true
+	m.Cookie.Name = "staff_session"
+	m.Cookie.Path = "/staff"
+	m.Cookie.HttpOnly = true
+	m.Cookie.SameSite = http.SameSiteLaxMode
+	m.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		sessionUnavailable(w, r, streams, log, err)
+	}
+	overTLS := *m
+	overTLS.Cookie.Secure = true
+	return &staffSessions{manager: m, overTLS: &overTLS, alwaysSecure: cfg.SecureCookie}
+}
+
+// loadAndSave loads the request's session before next runs, and saves it,
+// with a fresh cookie, if next changed it, just before the response's
+// headers go out. The cookie is Secure when the request came over TLS or
+// the configuration says TLS ends in front of us.
+func (s *staffSessions) loadAndSave(next http.Handler) http.Handler {
+	plain, secure := s.manager.LoadAndSave(next), s.overTLS.LoadAndSave(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil || s.alwaysSecure {
+			secure.ServeHTTP(w, r)
+			return
+		}
+		plain.ServeHTTP(w, r)
+	})
+}
+
+// signedIn reports whether the session belongs to someone who gave the
+// staff password.
+func (s *staffSessions) signedIn(ctx context.Context) bool {
+	return s.manager.GetBool(ctx, sessionStaff)
+}
+
+// signIn marks the session signed in, under a new token: a token that
+// anyone saw before sign-in (planted by an attacker, say) is worth nothing
+// after it.
+func (s *staffSessions) signIn(ctx context.Context) error {
+	if err := s.manager.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.manager.Put(ctx, sessionStaff, true)
+	return nil
+}
+
+// signOut deletes the session from the store, so its cookie, wherever a
+// copy of it is, signs nobody in any more.
+func (s *staffSessions) signOut(ctx context.Context) error {
+	return s.manager.Destroy(ctx)
+}
+
+// flash leaves a message for the next page of the board to show.
+func (s *staffSessions) flash(ctx context.Context, message string) {
+	s.manager.Put(ctx, sessionFlash, message)
+}
+
+// popFlash takes the message left by flash, if any.
+func (s *staffSessions) popFlash(ctx context.Context) string {
+	return s.manager.PopString(ctx, sessionFlash)
+}
+
+// sessionUnavailable answers a request whose session could not be read or
+// saved, which means the database is in trouble. An event stream gets the
+// 200 that tells EventSource to come back later (any other status would
+// make it give up for good); everything else gets a 503.
+func sessionUnavailable(w http.ResponseWriter, r *http.Request, streams StreamConfig, log *slog.Logger, err error) {
+	if wantsEventStream(r) {
+		streamUnavailable(w, r, streams.withDefaults(), log, err)
+		return
+	}
+	log.Warn("staff session unavailable", "err", err)
+	http.Error(w, "The staff side cannot reach its sessions just now. Please try again in a moment.", http.StatusServiceUnavailable)
+}
+
+// wantsEventStream reports whether r comes from an EventSource, which
+// always asks for text/event-stream.
+func wantsEventStream(r *http.Request) bool {
+	return r.Header.Get("Accept") == "text/event-stream"
+}

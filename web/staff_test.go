@@ -1,0 +1,703 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/orders"
+)
+
+// testStaffPassword is the staff password of every staffApp.
+const testStaffPassword = "correct horse battery staple"
+
+// staffApp is the whole application with the staff side on, as the real
+// process wires it: NewHandler, a listener feeding a hub, and staff
+// sessions in PostgreSQL.
+type staffApp struct {
+	store  *orders.Store
+	server *httptest.Server
+	// startWorker starts a worker that moves orders on after browserStage
+	// in each stage (once).
+	startWorker func()
+}
+
+type staffOptions struct {
+	tls          bool      // serve over TLS
+	secureCookie bool      // StaffConfig.SecureCookie
+	sessions     scs.Store // instead of the PostgreSQL store
+	stages       orders.StageDurations
+}
+
+func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	if opts.stages == (orders.StageDurations{}) {
+		opts.stages = orders.StageDurations{Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage}
+	}
+	a := &staffApp{store: orders.NewStore(pool, orders.Options{Stages: opts.stages})}
+	hub := NewHub(HubOptions{Logger: quiet})
+	listener := orders.NewListener(pool.Config().ConnConfig, quiet)
+	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
+	listener.Handle(hub.Publish)
+	listener.Handle(worker.WakeOn)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { listener.Run(ctx) })
+	a.startWorker = sync.OnceFunc(func() { wg.Go(func() { worker.Run(ctx) }) })
+
+	staff := StaffConfig{Password: testStaffPassword, Sessions: opts.sessions, SecureCookie: opts.secureCookie}
+	if staff.Sessions == nil {
+		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
+	}
+	handler := NewHandler(a.store, hub, nil, Config{Streams: StreamConfig{Retry: 500 * time.Millisecond}, Staff: staff}, quiet)
+	a.server = httptest.NewUnstartedServer(handler)
+	if opts.tls {
+		a.server.StartTLS()
+	} else {
+		a.server.Start()
+	}
+	t.Cleanup(func() {
+		a.server.CloseClientConnections()
+		a.server.Close()
+		cancel()
+		wg.Wait()
+	})
+	waitUntil(t, "the listener connects", listener.Connected)
+	return a
+}
+
+func (a *staffApp) create(t *testing.T, name string) orders.Order {
+	t.Helper()
+	o, err := a.store.Create(context.Background(), orders.NewOrder{
+		CustomerName: name,
+		Lines:        []orders.Line{{MenuID: "margherita", Quantity: 2}, {MenuID: "lemonade", Quantity: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (a *staffApp) status(t *testing.T, o orders.Order) orders.Status {
+	t.Helper()
+	got, err := a.store.Get(context.Background(), o.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Status
+}
+
+// A reply is a response, read whole.
+type reply struct {
+	status int
+	header http.Header
+	body   string
+	// session is the staff_session cookie the response set, if it set one.
+	session *http.Cookie
+}
+
+// A call is one request: form (for a POST), the session cookie to send, and
+// header lines as name, value pairs.
+type call struct {
+	form    url.Values
+	json    string // a JSON body, for the API
+	session *http.Cookie
+	header  []string
+	// from, when set, is the local address to connect from, so that the
+	// server sees another client.
+	from string
+}
+
+// send makes one request and never follows a redirect.
+func (a *staffApp) send(t *testing.T, method, path string, c call) reply {
+	t.Helper()
+	var body io.Reader
+	switch {
+	case c.form != nil:
+		body = strings.NewReader(c.form.Encode())
+	case c.json != "":
+		body = strings.NewReader(c.json)
+	}
+	req, err := http.NewRequest(method, a.server.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case c.form != nil:
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case c.json != "":
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.session != nil {
+		req.AddCookie(c.session)
+	}
+	for i := 0; i+1 < len(c.header); i += 2 {
+		req.Header.Set(c.header[i], c.header[i+1])
+	}
+	transport := a.server.Client().Transport.(*http.Transport).Clone()
+	if c.from != "" {
+		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.from)}}
+		transport.DialContext = dialer.DialContext
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{
+		Transport:     transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       browserWait,
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	for _, c := range resp.Cookies() {
+		if c.Name == "staff_session" {
+			r.session = c
+		}
+	}
+	return r
+}
+
+// login signs in and returns the session cookie.
+func (a *staffApp) login(t *testing.T, c call) *http.Cookie {
+	t.Helper()
+	c.form = url.Values{"password": {testStaffPassword}}
+	r := a.send(t, http.MethodPost, "/staff/login", c)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/staff" {
+		t.Fatalf("sign-in answered %d to %q, want 303 to /staff; body: %s", r.status, r.header.Get("Location"), r.body)
+	}
+	if r.session == nil || r.session.Value == "" {
+		t.Fatal("sign-in set no session cookie")
+	}
+	return r.session
+}
+
+func TestStaffRoutesWithoutASession(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	o := a.create(t, "Ada")
+	advance := "/staff/orders/" + o.Token + "/advance"
+	cancel := "/staff/orders/" + o.Token + "/cancel"
+	from := url.Values{"from": {"received"}}
+
+	t.Run("the board redirects to the sign-in form", func(t *testing.T) {
+		for _, path := range []string{"/staff", "/staff/"} {
+			r := a.send(t, http.MethodGet, path, call{})
+			if r.status != http.StatusSeeOther || r.header.Get("Location") != "/staff/login" {
+				t.Errorf("GET %s = %d to %q, want 303 to /staff/login", path, r.status, r.header.Get("Location"))
+			}
+		}
+	})
+	t.Run("the sign-in form is open to all", func(t *testing.T) {
+		r := a.send(t, http.MethodGet, "/staff/login", call{})
+		if r.status != http.StatusOK || !strings.Contains(r.body, `name="password"`) {
+			t.Errorf("GET /staff/login = %d, want 200 with the form", r.status)
+		}
+	})
+	cases := []struct {
+		name, method, path string
+		c                  call
+	}{
+		{"the event stream", http.MethodGet, "/staff/events", call{}},
+		{"the event stream, asked for by EventSource", http.MethodGet, "/staff/events", call{header: []string{"Accept", "text/event-stream"}}},
+		{"sign-out", http.MethodPost, "/staff/logout", call{form: url.Values{}}},
+		{"advance by form", http.MethodPost, advance, call{form: from}},
+		{"advance by script", http.MethodPost, advance, call{form: from, header: []string{"Accept", "application/json"}}},
+		{"cancel by form", http.MethodPost, cancel, call{form: url.Values{}}},
+		{"cancel by script", http.MethodPost, cancel, call{form: url.Values{}, header: []string{"Accept", "application/json"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name+" answers 401", func(t *testing.T) {
+			r := a.send(t, c.method, c.path, c.c)
+			if r.status != http.StatusUnauthorized {
+				t.Errorf("%s %s = %d, want 401", c.method, c.path, r.status)
+			}
+			if strings.Contains(r.body, "Ada") {
+				t.Error("the refusal shows an order")
+			}
+		})
+	}
+	t.Run("a forged cookie is no session", func(t *testing.T) {
+		forged := &http.Cookie{Name: "staff_session", Value: "made-up-token-aaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+		if r := a.send(t, http.MethodGet, "/staff", call{session: forged}); r.status != http.StatusSeeOther {
+			t.Errorf("GET /staff with a made-up cookie = %d, want 303", r.status)
+		}
+		if r := a.send(t, http.MethodGet, "/staff/events", call{session: forged}); r.status != http.StatusUnauthorized {
+			t.Errorf("GET /staff/events with a made-up cookie = %d, want 401", r.status)
+		}
+	})
+	if got := a.status(t, o); got != orders.Received {
+		t.Errorf("after all that the order is %s, want it untouched", got)
+	}
+}
+
+func TestStaffSignIn(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+
+	t.Run("a wrong password is refused", func(t *testing.T) {
+		for _, password := range []string{"", "correct horse battery stapl", testStaffPassword + " ", strings.ToUpper(testStaffPassword)} {
+			r := a.send(t, http.MethodPost, "/staff/login", call{form: url.Values{"password": {password}}})
+			if r.status != http.StatusUnauthorized || r.session != nil {
+				t.Errorf("password %q: %d, session cookie %v; want 401 and no cookie", password, r.status, r.session != nil)
+			}
+			if !strings.Contains(r.body, "not the staff password") {
+				t.Errorf("password %q: the page does not say what went wrong", password)
+			}
+		}
+	})
+
+	t.Run("the session cookie is HttpOnly, SameSite=Lax, for /staff only", func(t *testing.T) {
+		c := a.login(t, call{from: "127.0.0.2"})
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/staff" || c.Secure {
+			t.Errorf("cookie %s: want HttpOnly, SameSite=Lax, Path=/staff, and not Secure over plain HTTP", c)
+		}
+		if len(c.Value) < 40 {
+			t.Errorf("session token %d characters long, want at least 40", len(c.Value))
+		}
+	})
+
+	t.Run("signing in gives a new session token and ends the old one", func(t *testing.T) {
+		first := a.login(t, call{from: "127.0.0.3"})
+		second := a.login(t, call{session: first, from: "127.0.0.3"})
+		if second.Value == first.Value {
+			t.Fatal("signing in again kept the session token")
+		}
+		if r := a.send(t, http.MethodGet, "/staff", call{session: second}); r.status != http.StatusOK {
+			t.Errorf("the new token: GET /staff = %d, want 200", r.status)
+		}
+		if r := a.send(t, http.MethodGet, "/staff", call{session: first}); r.status != http.StatusSeeOther {
+			t.Errorf("the token from before: GET /staff = %d, want 303 to sign in", r.status)
+		}
+	})
+
+	t.Run("signed in, the sign-in form sends you to the board", func(t *testing.T) {
+		c := a.login(t, call{from: "127.0.0.4"})
+		r := a.send(t, http.MethodGet, "/staff/login", call{session: c})
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/staff" {
+			t.Errorf("GET /staff/login = %d to %q, want 303 to /staff", r.status, r.header.Get("Location"))
+		}
+	})
+}
+
+func TestStaffSessionCookieIsSecureOverTLS(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts staffOptions
+	}{
+		{"served over TLS", staffOptions{tls: true}},
+		{"behind a proxy that ends TLS", staffOptions{secureCookie: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := newStaffApp(t, c.opts)
+			cookie := a.login(t, call{})
+			if !cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode {
+				t.Errorf("cookie %s: want Secure, HttpOnly, SameSite=Lax", cookie)
+			}
+		})
+	}
+}
+
+func TestStaffSignOutEndsTheSessionOnTheServer(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	o := a.create(t, "Ada")
+	cookie := a.login(t, call{})
+	if r := a.send(t, http.MethodGet, "/staff", call{session: cookie}); r.status != http.StatusOK {
+		t.Fatalf("signed in, GET /staff = %d, want 200", r.status)
+	}
+
+	r := a.send(t, http.MethodPost, "/staff/logout", call{form: url.Values{}, session: cookie})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/staff/login" {
+		t.Errorf("sign-out = %d to %q, want 303 to /staff/login", r.status, r.header.Get("Location"))
+	}
+	if r.session == nil || r.session.MaxAge >= 0 {
+		t.Errorf("sign-out did not delete the cookie in the browser (Set-Cookie: %v)", r.session)
+	}
+
+	// Someone kept a copy of the cookie: it signs nobody in any more.
+	if r := a.send(t, http.MethodGet, "/staff", call{session: cookie}); r.status != http.StatusSeeOther {
+		t.Errorf("replayed cookie: GET /staff = %d, want 303 to sign in", r.status)
+	}
+	if r := a.send(t, http.MethodGet, "/staff/events", call{session: cookie, header: []string{"Accept", "text/event-stream"}}); r.status != http.StatusUnauthorized {
+		t.Errorf("replayed cookie: GET /staff/events = %d, want 401", r.status)
+	}
+	r = a.send(t, http.MethodPost, "/staff/orders/"+o.Token+"/advance", call{form: url.Values{"from": {"received"}}, session: cookie})
+	if r.status != http.StatusUnauthorized {
+		t.Errorf("replayed cookie: advance = %d, want 401", r.status)
+	}
+	if got := a.status(t, o); got != orders.Received {
+		t.Errorf("the replayed cookie moved the order to %s", got)
+	}
+}
+
+func TestStaffSignInIsRateLimitedByClientAddress(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	wrong := url.Values{"password": {"guess"}}
+	right := url.Values{"password": {testStaffPassword}}
+
+	// Every attempt claims to come from somewhere else. None of these
+	// headers is the client's address; only the connection is.
+	spoof := func(i int) []string {
+		ip := "203.0.113." + strconv.Itoa(i+1)
+		return []string{
+			"X-Forwarded-For", ip,
+			"X-Real-IP", ip,
+			"True-Client-IP", ip,
+			"Forwarded", "for=" + ip,
+		}
+	}
+	for i := range loginBurst {
+		r := a.send(t, http.MethodPost, "/staff/login", call{form: wrong, header: spoof(i)})
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong attempt %d = %d, want 401", i+1, r.status)
+		}
+	}
+	r := a.send(t, http.MethodPost, "/staff/login", call{form: right, header: spoof(loginBurst)})
+	if r.status != http.StatusTooManyRequests {
+		t.Fatalf("after %d wrong attempts, the right password from a new X-Forwarded-For = %d, want 429", loginBurst, r.status)
+	}
+	if r.session != nil {
+		t.Error("a limited attempt got a session cookie")
+	}
+	if r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "Too many attempts") {
+		t.Errorf("the 429 has Retry-After %q and does not say why", r.header.Get("Retry-After"))
+	}
+
+	// Another address has its own allowance.
+	a.login(t, call{from: "127.0.0.9"})
+}
+
+func TestStaffSignInLimitCountsParallelAttempts(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	const attempts = 3 * loginBurst
+	statuses := make(chan int, attempts)
+	var wg sync.WaitGroup
+	for range attempts {
+		wg.Go(func() {
+			statuses <- a.send(t, http.MethodPost, "/staff/login", call{form: url.Values{"password": {"guess"}}}).status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	refused := 0
+	for s := range statuses {
+		if s == http.StatusUnauthorized {
+			refused++
+		}
+	}
+	// The burst may grow by one if the refill ticks during the test.
+	if refused > loginBurst+1 {
+		t.Errorf("%d parallel guesses were checked, want at most %d", refused, loginBurst+1)
+	}
+}
+
+func TestStaffBoardShowsOrdersGroupedNewestFirst(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	ada := a.create(t, "Ada")
+	grace := a.create(t, "Grace")
+	alan := a.create(t, "Alan")
+	if _, err := a.store.Advance(context.Background(), alan.Token, orders.Received, orders.ByWorker); err != nil {
+		t.Fatal(err)
+	}
+	cookie := a.login(t, call{})
+	r := a.send(t, http.MethodGet, "/staff", call{session: cookie})
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /staff = %d, want 200", r.status)
+	}
+	if got := r.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", got)
+	}
+	received := section(t, r.body, "received")
+	if i, j := strings.Index(received, grace.Token), strings.Index(received, ada.Token); i < 0 || j < 0 || i > j {
+		t.Errorf("received group: Grace at %d, Ada at %d; want both, Grace (newer) first", i, j)
+	}
+	if !strings.Contains(received, `class="count" aria-label="2 orders">2<`) {
+		t.Error("the received group does not count 2 orders")
+	}
+	for _, want := range []string{"Start cooking", "Cancel", `name="from" value="received"`} {
+		if !strings.Contains(received, want) {
+			t.Errorf("the received group lacks %q", want)
+		}
+	}
+	cooking := section(t, r.body, "cooking")
+	if !strings.Contains(cooking, alan.Token) || !strings.Contains(cooking, "Send out") {
+		t.Error("the cooking group does not show Alan with Send out")
+	}
+	if !strings.Contains(r.body, `data-events-url="/staff/events?since=`) {
+		t.Error("the board does not say where its stream resumes")
+	}
+}
+
+// section cuts one status group out of the board's HTML.
+func section(t *testing.T, body string, status orders.Status) string {
+	t.Helper()
+	start := strings.Index(body, `id="group-`+string(status)+`"`)
+	if start < 0 {
+		t.Fatalf("the board has no %s group", status)
+	}
+	end := strings.Index(body[start:], "</section>")
+	return body[start : start+end]
+}
+
+func TestStaffMovesByForm(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	cookie := a.login(t, call{})
+	o := a.create(t, "Ada")
+	advance := func(from orders.Status) reply {
+		return a.send(t, http.MethodPost, "/staff/orders/"+o.Token+"/advance", call{form: url.Values{"from": {string(from)}}, session: cookie})
+	}
+
+	r := advance(orders.Received)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/staff" {
+		t.Fatalf("advance = %d to %q, want 303 to /staff", r.status, r.header.Get("Location"))
+	}
+	if got := a.status(t, o); got != orders.Cooking {
+		t.Fatalf("the order is %s, want cooking", got)
+	}
+	board := a.send(t, http.MethodGet, "/staff", call{session: cookie})
+	if !strings.Contains(board.body, "Ada’s order is now cooking.") {
+		t.Error("the board after the move does not say what happened")
+	}
+	if !strings.Contains(section(t, board.body, "cooking"), o.Token) {
+		t.Error("the order is not in the cooking group")
+	}
+	again := a.send(t, http.MethodGet, "/staff", call{session: cookie})
+	if strings.Contains(again.body, "is now cooking") {
+		t.Error("the message is shown a second time")
+	}
+
+	t.Run("the second click of a double click is 409 and says why", func(t *testing.T) {
+		r := advance(orders.Received)
+		if r.status != http.StatusConflict {
+			t.Fatalf("advance from received again = %d, want 409", r.status)
+		}
+		if !strings.Contains(r.body, "Nothing changed: Ada’s order is already cooking.") {
+			t.Errorf("the 409 board does not say what happened")
+		}
+		if !strings.Contains(section(t, r.body, "cooking"), o.Token) {
+			t.Error("the 409 board does not show the order where it is")
+		}
+		if got := a.status(t, o); got != orders.Cooking {
+			t.Errorf("the order is %s, want still cooking", got)
+		}
+	})
+
+	for _, s := range []orders.Status{orders.Cooking, orders.OutForDelivery} {
+		if r := advance(s); r.status != http.StatusSeeOther {
+			t.Fatalf("advance from %s = %d, want 303", s, r.status)
+		}
+	}
+	t.Run("a delivered order cannot move: 409", func(t *testing.T) {
+		if r := advance(orders.Delivered); r.status != http.StatusConflict || !strings.Contains(r.body, "already delivered") {
+			t.Errorf("advance a delivered order = %d, want 409 saying it is delivered", r.status)
+		}
+		r := a.send(t, http.MethodPost, "/staff/orders/"+o.Token+"/cancel", call{form: url.Values{}, session: cookie})
+		if r.status != http.StatusConflict || !strings.Contains(r.body, "can no longer be cancelled") {
+			t.Errorf("cancel a delivered order = %d, want 409 saying it cannot be cancelled", r.status)
+		}
+	})
+
+	t.Run("cancel, then cancel again", func(t *testing.T) {
+		p := a.create(t, "Grace")
+		cancel := "/staff/orders/" + p.Token + "/cancel"
+		if r := a.send(t, http.MethodPost, cancel, call{form: url.Values{}, session: cookie}); r.status != http.StatusSeeOther {
+			t.Fatalf("cancel = %d, want 303", r.status)
+		}
+		if got := a.status(t, p); got != orders.Cancelled {
+			t.Fatalf("the order is %s, want cancelled", got)
+		}
+		r := a.send(t, http.MethodPost, cancel, call{form: url.Values{}, session: cookie})
+		if r.status != http.StatusConflict || !strings.Contains(r.body, "already cancelled") {
+			t.Errorf("cancel again = %d, want 409 saying it is already cancelled", r.status)
+		}
+	})
+
+	t.Run("bad requests are 4xx, never 5xx", func(t *testing.T) {
+		for _, c := range []struct {
+			path string
+			form url.Values
+			want int
+		}{
+			{"/staff/orders/" + orders.NewToken() + "/advance", url.Values{"from": {"received"}}, http.StatusNotFound},
+			{"/staff/orders/nope/advance", url.Values{"from": {"received"}}, http.StatusNotFound},
+			{"/staff/orders/" + orders.NewToken() + "/cancel", url.Values{}, http.StatusNotFound},
+			{"/staff/orders/" + o.Token + "/advance", url.Values{}, http.StatusBadRequest},
+			{"/staff/orders/" + o.Token + "/advance", url.Values{"from": {"eaten"}}, http.StatusBadRequest},
+		} {
+			if r := a.send(t, http.MethodPost, c.path, call{form: c.form, session: cookie}); r.status != c.want {
+				t.Errorf("POST %s %v = %d, want %d", c.path, c.form, r.status, c.want)
+			}
+		}
+	})
+}
+
+func TestStaffMovesByScriptAnswerJSON(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	cookie := a.login(t, call{})
+	o := a.create(t, "Ada")
+	post := func(verb string, form url.Values) (int, map[string]any) {
+		r := a.send(t, http.MethodPost, "/staff/orders/"+o.Token+"/"+verb, call{form: form, session: cookie, header: []string{"Accept", "application/json"}})
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Fatalf("Content-Type %q, want JSON", ct)
+		}
+		var body map[string]any
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil {
+			t.Fatal(err)
+		}
+		return r.status, body
+	}
+
+	status, body := post("advance", url.Values{"from": {"received"}})
+	order, _ := body["order"].(map[string]any)
+	if status != http.StatusOK || order["status"] != "cooking" || order["token"] != o.Token || order["seq"] != 2.0 || order["name"] != "Ada" {
+		t.Errorf("advance = %d %v, want 200 with the order now cooking, seq 2", status, body)
+	}
+	status, body = post("advance", url.Values{"from": {"received"}})
+	if status != http.StatusConflict || body["error"] != "Nothing changed: Ada’s order is already cooking." {
+		t.Errorf("advance again = %d %v, want 409 with the reason", status, body)
+	}
+	status, body = post("cancel", url.Values{})
+	if status != http.StatusOK || body["order"].(map[string]any)["status"] != "cancelled" {
+		t.Errorf("cancel = %d %v, want 200 with the order cancelled", status, body)
+	}
+}
+
+func TestStaffBoardEscapesAHostileName(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	const name = `<script>alert(1)</script><img src=x onerror=alert(2)>"'&`
+	o := a.create(t, name)
+	cookie := a.login(t, call{})
+	r := a.send(t, http.MethodGet, "/staff", call{session: cookie})
+	if strings.Contains(r.body, "<script>alert") || strings.Contains(r.body, "<img src=x") {
+		t.Fatal("the board holds the name as markup")
+	}
+	if !strings.Contains(r.body, `&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&#34;&#39;&amp;`) {
+		t.Error("the board does not show the name as escaped text")
+	}
+	// After a move the message names the order too.
+	a.send(t, http.MethodPost, "/staff/orders/"+o.Token+"/advance", call{form: url.Values{"from": {"received"}}, session: cookie})
+	r = a.send(t, http.MethodGet, "/staff", call{session: cookie})
+	if strings.Contains(r.body, "<script>alert") || !strings.Contains(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("the message after a move holds the name as markup")
+	}
+}
+
+func TestStaffEventStreamThroughTheSession(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	cookie := a.login(t, call{})
+	head, err := a.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, a.server.URL+"/staff/events?since="+itoa(head), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.AddCookie(cookie)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp, err := a.server.Client().Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET /staff/events = %d %q, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// The stream is flushed through the session's response writer: a new
+	// order arrives while the response is still open.
+	o := a.create(t, "Ada")
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 0, 4096)
+		chunk := make([]byte, 1024)
+		for {
+			n, err := resp.Body.Read(chunk)
+			buf = append(buf, chunk[:n]...)
+			if strings.Contains(string(buf), "\n\n") && strings.Contains(string(buf), o.Token) {
+				got <- string(buf)
+				return
+			}
+			if err != nil {
+				got <- string(buf)
+				return
+			}
+		}
+	}()
+	select {
+	case s := <-got:
+		if !strings.Contains(s, "event: order_update") || !strings.Contains(s, `"name":"Ada"`) {
+			t.Errorf("the stream sent %q, want the new order's event", s)
+		}
+	case <-time.After(browserWait):
+		t.Fatal("the new order did not arrive on the stream")
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// failingSessions is a session store whose database is down.
+type failingSessions struct{}
+
+var errSessionsDown = errors.New("sessions: database unreachable")
+
+func (failingSessions) Find(string) ([]byte, bool, error)      { return nil, false, errSessionsDown }
+func (failingSessions) Commit(string, []byte, time.Time) error { return errSessionsDown }
+func (failingSessions) Delete(string) error                    { return errSessionsDown }
+
+func TestStaffSessionsDownNeverStopsEventSource(t *testing.T) {
+	a := newStaffApp(t, staffOptions{sessions: failingSessions{}})
+	cookie := &http.Cookie{Name: "staff_session", Value: "some-token-from-before-the-outage-aaaaaaa"}
+	r := a.send(t, http.MethodGet, "/staff/events", call{session: cookie, header: []string{"Accept", "text/event-stream"}})
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" || !strings.Contains(r.body, "retry:") {
+		t.Errorf("GET /staff/events = %d %q %q, want 200, an event stream that asks to retry", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	if r := a.send(t, http.MethodGet, "/staff", call{session: cookie}); r.status != http.StatusServiceUnavailable {
+		t.Errorf("GET /staff = %d, want 503", r.status)
+	}
+}
+
+func TestStaffSideIsOffWithoutAPassword(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	store := orders.NewStore(pool, orders.Options{})
+	server := httptest.NewServer(NewHandler(store, NewHub(HubOptions{Logger: quiet}), nil, Config{}, quiet))
+	t.Cleanup(server.Close)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/staff"},
+		{http.MethodGet, "/staff/login"},
+		{http.MethodPost, "/staff/login"},
+		{http.MethodGet, "/staff/events"},
+		{http.MethodPost, "/staff/orders/" + orders.NewToken() + "/advance"},
+	} {
+		req, _ := http.NewRequest(c.method, server.URL+c.path, strings.NewReader("password="))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "STAFF_PASSWORD") {
+			t.Errorf("%s %s = %d, want 404 with the page that says to set STAFF_PASSWORD", c.method, c.path, resp.StatusCode)
+		}
+		if resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s %s set a cookie", c.method, c.path)
+		}
+	}
+}
