@@ -371,7 +371,7 @@ func TestBrowserOrderThroughTheFormAndWatchItLive(t *testing.T) {
 
 	tb.do(t,
 		chromedp.Navigate(a.server.URL+"/"),
-		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
+		chromedp.SendKeys(chromedp.ID("name"), "Mia Rossi"),
 		chromedp.SetValue(chromedp.ID("qty-margherita"), "2"),
 		chromedp.SetValue(chromedp.ID("qty-lemonade"), "1"),
 	)
@@ -626,13 +626,13 @@ func TestBrowserScreenshots(t *testing.T) {
 	}
 	a := newBrowserApp(t)
 	browser := newBrowser(t)
-	live := a.create(t, "Ada Lovelace")
+	live := a.create(t, "Mia Rossi")
 	a.advance(t, live, orders.Received)
-	delivered := a.create(t, "Grace Hopper")
+	delivered := a.create(t, "Lena Park")
 	for _, s := range orders.Stages[:3] {
 		a.advance(t, delivered, s)
 	}
-	cancelled := a.create(t, "Alan Turing")
+	cancelled := a.create(t, "Omar Haddad")
 	a.advance(t, cancelled, orders.Received)
 	if _, err := a.store.Cancel(context.Background(), cancelled.Token, orders.ByStaff); err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func benchEvent(position int64) orders.Event {
 	return orders.Event{
 		Position: position, OrderID: 42, Token: "Q3VN8KR2PXWL0AZT5YHCJDMB4E", Seq: 3,
 		Status: orders.OutForDelivery, Actor: orders.ByWorker, At: time.Date(2025, 11, 26, 4, 58, 0, 0, time.UTC),
-		CustomerName: "Ada Lovelace",
+		CustomerName: "Mia Rossi",
 		Items: []orders.Item{
 			{MenuID: "margherita", Name: "Margherita", PriceCents: 950, Quantity: 2},
 			{MenuID: "tiramisu", Name: "Tiramisu", PriceCents: 550, Quantity: 1},

@@ -196,7 +196,7 @@ func TestHomePageShowsTheMenuAndAnEmptyForm(t *testing.T) {
 func TestPlacingAnOrderRedirectsToItsTrackingPage(t *testing.T) {
 	a := newPagesApp(t)
 	p := a.postForm(t, "/orders", url.Values{
-		"name": {"  Ada Lovelace "}, "qty-margherita": {"2"}, "qty-lemonade": {"1"}, "qty-funghi": {"0"}, "qty-diavola": {""},
+		"name": {"  Mia Rossi "}, "qty-margherita": {"2"}, "qty-lemonade": {"1"}, "qty-funghi": {"0"}, "qty-diavola": {""},
 	})
 	if p.resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("status %d, want 303 See Other: %s", p.resp.StatusCode, p.body)
@@ -210,7 +210,7 @@ func TestPlacingAnOrderRedirectsToItsTrackingPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.CustomerName != "Ada Lovelace" || o.TotalCents != 2*950+350 || len(o.Items) != 2 {
+	if o.CustomerName != "Mia Rossi" || o.TotalCents != 2*950+350 || len(o.Items) != 2 {
 		t.Errorf("placed %+v, want Ada's two margheritas and a lemonade", o)
 	}
 

@@ -65,62 +65,62 @@ func (a *staffApp) signIn(t *testing.T, tb *tab) {
 func TestBrowserStaffAdvanceReachesTheCustomerLive(t *testing.T) {
 	a := newStaffApp(t, staffOptions{})
 	browser := newBrowser(t)
-	grace := a.create(t, "Grace Hopper")
+	lena := a.create(t, "Lena Park")
 
 	staff := newTab(t, browser, true)
 	forgiveStatus(t, staff, "409 (Conflict)")
 	a.signIn(t, staff)
 	staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
-	if !eval[bool](t, staff, jsCard(grace, orders.Received)+` !== null`) {
+	if !eval[bool](t, staff, jsCard(lena, orders.Received)+` !== null`) {
 		t.Fatal("the board does not show the new order under Received")
 	}
 
 	customer := newTab(t, browser, true)
-	customer.do(t, chromedp.Navigate(a.server.URL+"/orders/"+grace.Token))
+	customer.do(t, chromedp.Navigate(a.server.URL+"/orders/"+lena.Token))
 	customer.waitFor(t, "the tracking page is live", jsConnection+` === 'live'`)
 	customer.markPage(t)
 	staff.markPage(t)
 
-	staff.do(t, chromedp.Click(chromedp.CSS("#order-"+grace.Token+" button.primary")))
-	staff.waitFor(t, "the card moves to Cooking", jsCard(grace, orders.Cooking)+` !== null`)
+	staff.do(t, chromedp.Click(chromedp.CSS("#order-"+lena.Token+" button.primary")))
+	staff.waitFor(t, "the card moves to Cooking", jsCard(lena, orders.Cooking)+` !== null`)
 	customer.waitFor(t, "the customer's page says Cooking", jsStatus+` === 'Cooking'`)
-	if got := a.status(t, grace); got != orders.Cooking {
+	if got := a.status(t, lena); got != orders.Cooking {
 		t.Errorf("the order is %s, want cooking", got)
 	}
-	staff.waitFor(t, "the board says what happened", jsBoardMessage+`.textContent === 'Grace Hopper’s order is now cooking.'`)
-	if got := eval[[]string](t, staff, `[...document.querySelectorAll('#order-`+grace.Token+` button')].map((b) => b.textContent)`); strings.Join(got, ",") != "Send out,Cancel" {
+	staff.waitFor(t, "the board says what happened", jsBoardMessage+`.textContent === 'Lena Park’s order is now cooking.'`)
+	if got := eval[[]string](t, staff, `[...document.querySelectorAll('#order-`+lena.Token+` button')].map((b) => b.textContent)`); strings.Join(got, ",") != "Send out,Cancel" {
 		t.Errorf("the moved card's buttons are %q, want Send out and Cancel", got)
 	}
 	if got := eval[string](t, staff, jsCount(orders.Received)+` + '/' + `+jsCount(orders.Cooking)); got != "0/1" {
 		t.Errorf("received/cooking counts = %s, want 0/1", got)
 	}
-	if n := eval[int](t, staff, `document.querySelectorAll('#order-`+grace.Token+`').length`); n != 1 {
+	if n := eval[int](t, staff, `document.querySelectorAll('#order-`+lena.Token+`').length`); n != 1 {
 		t.Errorf("the order has %d cards, want 1: the answer to the click and the event must not both add one", n)
 	}
 
 	// A new order appears, and a move by someone else (the worker) moves
 	// its card, without a reload.
-	alan := a.create(t, "Alan Turing")
-	staff.waitFor(t, "the new order appears under Received", jsCard(alan, orders.Received)+` !== null`)
-	if got := eval[string](t, staff, `document.querySelector('#order-`+alan.Token+` .order-items').textContent`); got != "2 × Margherita, 1 × Lemonade" {
+	omar := a.create(t, "Omar Haddad")
+	staff.waitFor(t, "the new order appears under Received", jsCard(omar, orders.Received)+` !== null`)
+	if got := eval[string](t, staff, `document.querySelector('#order-`+omar.Token+` .order-items').textContent`); got != "2 × Margherita, 1 × Lemonade" {
 		t.Errorf("the new card's items read %q", got)
 	}
-	if _, err := a.store.Advance(context.Background(), alan.Token, orders.Received, orders.ByWorker); err != nil {
+	if _, err := a.store.Advance(context.Background(), omar.Token, orders.Received, orders.ByWorker); err != nil {
 		t.Fatal(err)
 	}
-	staff.waitFor(t, "the worker's move shows", jsCard(alan, orders.Cooking)+` !== null`)
+	staff.waitFor(t, "the worker's move shows", jsCard(omar, orders.Cooking)+` !== null`)
 	// Newest first: Alan was placed after Grace.
-	if got := eval[[]string](t, staff, `[...document.querySelectorAll('#group-cooking .order-name')].map((e) => e.textContent)`); strings.Join(got, ",") != "Alan Turing,Grace Hopper" {
+	if got := eval[[]string](t, staff, `[...document.querySelectorAll('#group-cooking .order-name')].map((e) => e.textContent)`); strings.Join(got, ",") != "Omar Haddad,Lena Park" {
 		t.Errorf("the cooking group lists %q, want newest first", got)
 	}
 
 	// A button from a board that fell behind: the click is refused with
 	// 409, and the board says why.
-	eval[bool](t, staff, `(document.querySelector('#order-`+alan.Token+` input[name=from]').value = 'received') === 'received'`)
-	staff.do(t, chromedp.Click(chromedp.CSS("#order-"+alan.Token+" button.primary")))
+	eval[bool](t, staff, `(document.querySelector('#order-`+omar.Token+` input[name=from]').value = 'received') === 'received'`)
+	staff.do(t, chromedp.Click(chromedp.CSS("#order-"+omar.Token+" button.primary")))
 	staff.waitFor(t, "the board says why nothing happened",
-		jsBoardMessage+`.classList.contains('problem') && `+jsBoardMessage+`.textContent === 'Nothing changed: Alan Turing’s order is already cooking.'`)
-	if got := a.status(t, alan); got != orders.Cooking {
+		jsBoardMessage+`.classList.contains('problem') && `+jsBoardMessage+`.textContent === 'Nothing changed: Omar Haddad’s order is already cooking.'`)
+	if got := a.status(t, omar); got != orders.Cooking {
 		t.Errorf("the refused click moved the order to %s", got)
 	}
 
@@ -131,7 +131,7 @@ func TestBrowserStaffAdvanceReachesTheCustomerLive(t *testing.T) {
 func TestBrowserStaffBoardWorksWithoutJavaScript(t *testing.T) {
 	a := newStaffApp(t, staffOptions{})
 	browser := newBrowser(t)
-	o := a.create(t, "Ada Lovelace")
+	o := a.create(t, "Mia Rossi")
 
 	// Two staff, two tabs, both showing the order as received.
 	first := newTab(t, browser, false)
@@ -156,7 +156,7 @@ func TestBrowserStaffBoardWorksWithoutJavaScript(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#order-"+o.Token+" button.primary")),
 		chromedp.WaitVisible(chromedp.CSS("#group-cooking #order-"+o.Token)),
 	)
-	if got := text(first, "#board-message"); got != "Ada Lovelace’s order is now cooking." {
+	if got := text(first, "#board-message"); got != "Mia Rossi’s order is now cooking." {
 		t.Errorf("after the move the board says %q", got)
 	}
 
@@ -166,7 +166,7 @@ func TestBrowserStaffBoardWorksWithoutJavaScript(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#order-"+o.Token+" button.primary")),
 		chromedp.WaitVisible(chromedp.CSS("#board-message.problem")),
 	)
-	if got := text(second, "#board-message"); got != "Nothing changed: Ada Lovelace’s order is already cooking." {
+	if got := text(second, "#board-message"); got != "Nothing changed: Mia Rossi’s order is already cooking." {
 		t.Errorf("after the late click the board says %q", got)
 	}
 	if _, err := chromedp.Run(second.ctx, chromedp.WaitVisible(chromedp.CSS("#group-cooking #order-"+o.Token))); err != nil {
@@ -229,8 +229,8 @@ func TestBrowserStaffScreenshots(t *testing.T) {
 	a := newStaffApp(t, staffOptions{})
 	browser := newBrowser(t)
 	ctx := context.Background()
-	names := []string{"Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra",
-		"Barbara Liskov", "Donald Knuth", "Margaret Hamilton", "Ken Thompson", "Frances Allen"}
+	names := []string{"Mia Rossi", "Lena Park", "Omar Haddad", "Sara Lind", "Tom Berg",
+		"Nina Costa", "Ravi Menon", "Eva Novak", "Jon Reyes", "Kim Okafor"}
 	var list []orders.Order
 	for _, n := range names {
 		list = append(list, a.create(t, n))
