@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Metrics: newRegistry(store, listener, worker),
 			Staff:   staff,
 		}, log)
-		g.Go(func() error { return serve(ctx, cfg, handler, stdout, log) })
+		g.Go(func() error { return serve(ctx, cfg, handler, hub, stdout, log) })
 	}
 	g.Go(func() error { return listener.Run(ctx) })
 	return g.Wait()
@@ -136,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // serve runs the HTTP server until ctx is done, then shuts it down: streams
 // first (their request contexts end at once), then everything else within
 // the shutdown timeout.
-func serve(ctx context.Context, cfg config, handler http.Handler, stdout io.Writer, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config, handler http.Handler, hub *web.Hub, stdout io.Writer, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -152,6 +152,7 @@ func serve(ctx context.Context, cfg config, handler http.Handler, stdout io.Writ
 		BaseContext: func(net.Listener) context.Context { return streams },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	hub.EndStreamsWith(srv)
 	fmt.Fprintf(stdout, "Listening on http://%s\n", displayAddr(ln.Addr()))
 
 	errc := make(chan error, 1)

@@ -42,7 +42,7 @@ const browserWait = 20 * time.Second
 
 // browserApp is the whole application for a browser to use.
 type browserApp struct {
-	store  *orders.Store
+	fixtures
 	hub    *Hub
 	server *httptest.Server
 	// startWorker starts the worker (once). Tests start it when the page is
@@ -64,9 +64,9 @@ func newBrowserApp(t *testing.T) *browserApp {
 	t.Helper()
 	pool := pgtest.NewPool(t)
 	a := &browserApp{
-		store: orders.NewStore(pool, orders.Options{Stages: orders.StageDurations{
+		fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: orders.StageDurations{
 			Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage,
-		}}),
+		}})},
 		hub: NewHub(HubOptions{Logger: quiet}),
 	}
 	listener := orders.NewListener(pool.Config().ConnConfig, quiet)
@@ -106,25 +106,6 @@ func (a *browserApp) seen(re string) []seenRequest {
 		}
 	}
 	return out
-}
-
-func (a *browserApp) create(t *testing.T, name string) orders.Order {
-	t.Helper()
-	o, err := a.store.Create(context.Background(), orders.NewOrder{
-		CustomerName: name,
-		Lines:        []orders.Line{{MenuID: "margherita", Quantity: 2}, {MenuID: "lemonade", Quantity: 1}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
-func (a *browserApp) advance(t *testing.T, o orders.Order, from orders.Status) {
-	t.Helper()
-	if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByStaff); err != nil {
-		t.Fatalf("advance from %s: %v", from, err)
-	}
 }
 
 // chromiumPath finds Debian's Chromium, or another Chrome on the PATH.

@@ -33,7 +33,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // liveApp is a store, a listener and a hub wired as in the real process,
 // with the two stream handlers served over real HTTP.
 type liveApp struct {
-	store    *orders.Store
+	fixtures
 	hub      *Hub
 	listener *orders.Listener
 	server   *httptest.Server
@@ -52,7 +52,7 @@ type appOptions struct {
 func newLiveApp(t *testing.T, opts appOptions) *liveApp {
 	t.Helper()
 	pool := pgtest.NewPool(t)
-	a := &liveApp{store: orders.NewStore(pool, orders.Options{}), hub: NewHub(HubOptions{Buffer: opts.buffer, MaxStreams: opts.maxStreams, Logger: quiet})}
+	a := &liveApp{fixtures: fixtures{orders.NewStore(pool, orders.Options{})}, hub: NewHub(HubOptions{Buffer: opts.buffer, MaxStreams: opts.maxStreams, Logger: quiet})}
 	config := pool.Config().ConnConfig.Copy()
 	if opts.listenConfig != nil {
 		opts.listenConfig(config)
@@ -102,30 +102,6 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (a *liveApp) create(t *testing.T, name string) orders.Order {
-	t.Helper()
-	o, err := a.store.Create(context.Background(), orders.NewOrder{CustomerName: name, Lines: []orders.Line{{MenuID: "diavola", Quantity: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
-func (a *liveApp) advance(t *testing.T, o orders.Order, from orders.Status) {
-	t.Helper()
-	if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByStaff); err != nil {
-		t.Fatalf("advance from %s: %v", from, err)
-	}
-}
-
-// deliver moves o through every stage after from.
-func (a *liveApp) deliver(t *testing.T, o orders.Order, from orders.Status) {
-	t.Helper()
-	for ; from != orders.Delivered; from, _ = from.Next() {
-		a.advance(t, o, from)
 	}
 }
 

@@ -329,7 +329,10 @@ func offer(s *subscription, batch []*delivery) bool {
 func (h *Hub) attach(sub *subscription, conn net.Conn, srv *http.Server, last int64, cfg StreamConfig) {
 	c := &sseConn{conn: conn, srv: srv, orderID: sub.orderID, last: last, heartbeat: cfg.Heartbeat, writeTimeout: cfg.WriteTimeout}
 	if !h.watch(srv) {
+		// The server is shutting down: end the response cleanly.
 		h.Unsubscribe(sub)
+		_ = c.conn.SetWriteDeadline(time.Now().Add(quickWrite))
+		_, _ = c.conn.Write(endChunk)
 		c.conn.Close()
 		return
 	}
@@ -362,6 +365,13 @@ drain:
 	sh.post(item{attach: c, backlog: backlog})
 	sh.mu.Unlock()
 }
+
+// EndStreamsWith makes srv's Shutdown end the streams attached from it.
+// Shutdown neither closes nor waits for hijacked connections; it runs the
+// functions registered with RegisterOnShutdown, but only those registered
+// before it began. A server's owner calls this before serving, so that a
+// stream handed over just as the shutdown begins is ended too.
+func (h *Hub) EndStreamsWith(srv *http.Server) { h.watch(srv) }
 
 // watch makes sure that srv's shutdown ends the streams attached from it,
 // and reports false if srv is already shutting down.

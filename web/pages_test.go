@@ -23,7 +23,7 @@ import (
 // pagesApp is the whole handler over a store, without a listener: enough
 // for pages, which read the database when they are asked for.
 type pagesApp struct {
-	store  *orders.Store
+	fixtures
 	server *httptest.Server
 	client *http.Client // follows no redirects
 }
@@ -35,7 +35,7 @@ func newPagesApp(t *testing.T) *pagesApp {
 	t.Cleanup(server.Close)
 	client := server.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &pagesApp{store: store, server: server, client: client}
+	return &pagesApp{fixtures: fixtures{store}, server: server, client: client}
 }
 
 // htmlPage is a response with its body parsed as HTML.
@@ -137,27 +137,6 @@ func text(n *html.Node) string {
 		}
 	}
 	return strings.Join(strings.Fields(b.String()), " ")
-}
-
-func (a *pagesApp) create(t *testing.T, name string) orders.Order {
-	t.Helper()
-	o, err := a.store.Create(context.Background(), orders.NewOrder{
-		CustomerName: name,
-		Lines:        []orders.Line{{MenuID: "margherita", Quantity: 2}, {MenuID: "lemonade", Quantity: 1}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
-func (a *pagesApp) advance(t *testing.T, o orders.Order, to orders.Status) {
-	t.Helper()
-	for from := orders.Received; from != to; from, _ = from.Next() {
-		if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByStaff); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func TestHomePageShowsTheMenuAndAnEmptyForm(t *testing.T) {
@@ -360,7 +339,7 @@ func TestTrackingPageShowsTheOrderAsItStands(t *testing.T) {
 	a := newPagesApp(t)
 	t.Run("on its way", func(t *testing.T) {
 		o := a.create(t, "Ada")
-		a.advance(t, o, orders.Cooking)
+		a.moveTo(t, o, orders.Cooking)
 		p := a.get(t, "/orders/"+o.Token)
 		if p.resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d", p.resp.StatusCode)
@@ -405,7 +384,7 @@ func TestTrackingPageShowsTheOrderAsItStands(t *testing.T) {
 	})
 	t.Run("delivered", func(t *testing.T) {
 		o := a.create(t, "Bo")
-		a.advance(t, o, orders.Delivered)
+		a.moveTo(t, o, orders.Delivered)
 		p := a.get(t, "/orders/"+o.Token)
 		if got := p.textOf("when"); !strings.HasPrefix(got, "Delivered at") {
 			t.Errorf("the estimate reads %q", got)
@@ -419,7 +398,7 @@ func TestTrackingPageShowsTheOrderAsItStands(t *testing.T) {
 	})
 	t.Run("cancelled", func(t *testing.T) {
 		o := a.create(t, "Cy")
-		a.advance(t, o, orders.Cooking)
+		a.moveTo(t, o, orders.Cooking)
 		if _, err := a.store.Cancel(context.Background(), o.Token, orders.ByStaff); err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ const testStaffPassword = "correct horse battery staple"
 // process wires it: NewHandler, a listener feeding a hub, and staff
 // sessions in PostgreSQL.
 type staffApp struct {
-	store  *orders.Store
+	fixtures
 	server *httptest.Server
 	// startWorker starts a worker that moves orders on after browserStage
 	// in each stage (once).
@@ -49,7 +49,7 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	if opts.stages == (orders.StageDurations{}) {
 		opts.stages = orders.StageDurations{Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage}
 	}
-	a := &staffApp{store: orders.NewStore(pool, orders.Options{Stages: opts.stages})}
+	a := &staffApp{fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})}}
 	hub := NewHub(HubOptions{Logger: quiet})
 	listener := orders.NewListener(pool.Config().ConnConfig, quiet)
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
@@ -79,27 +79,6 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	})
 	waitUntil(t, "the listener connects", listener.Connected)
 	return a
-}
-
-func (a *staffApp) create(t *testing.T, name string) orders.Order {
-	t.Helper()
-	o, err := a.store.Create(context.Background(), orders.NewOrder{
-		CustomerName: name,
-		Lines:        []orders.Line{{MenuID: "margherita", Quantity: 2}, {MenuID: "lemonade", Quantity: 1}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
-func (a *staffApp) status(t *testing.T, o orders.Order) orders.Status {
-	t.Helper()
-	got, err := a.store.Get(context.Background(), o.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got.Status
 }
 
 // A reply is a response, read whole.
