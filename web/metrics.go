@@ -24,7 +24,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ordertracker_http_request_duration_seconds",
 			Help:    "Time to answer HTTP requests by route pattern; a stream counts until it ends.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 60, 600},
+			Buckets: []float64{.00025, .0005, .00075, .001, .0015, .002, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 60, 600},
 		}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
