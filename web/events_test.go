@@ -646,6 +646,12 @@ func TestAStreamThatStopsReadingIsDropped(t *testing.T) {
 func TestStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 	a := newLiveApp(t, appOptions{})
 	o := a.create(t, "Ada")
+	// One stream first, so that what lives as long as the process (the
+	// hang-up watcher) is running before the count is taken.
+	warm := a.open(t, eventsPath(o), "")
+	warm.waitEvents(t, 1)
+	warm.close()
+	waitUntil(t, "the first stream is gone", func() bool { return a.hub.Streams() == 0 })
 	a.server.Client().CloseIdleConnections()
 	before := runtime.NumGoroutine()
 	var clients []*client

@@ -184,7 +184,11 @@ func (sh *shard) add(c *sseConn, backlog [][]*delivery) {
 		sh.write(c, endChunk, 0, time.Time{})
 		sh.end(c, false)
 	}
-	go c.watch(sh)
+	if stop, ok := watchHangup(c.conn, func() { sh.postLocked(item{gone: c}) }); ok {
+		c.unwatch = stop
+	} else {
+		go c.watch(sh)
+	}
 }
 
 // deliver writes a batch to every stream of the shard that wants some of
@@ -387,6 +391,9 @@ func (sh *shard) reap() {
 			} else {
 				sh.orders[c.orderID] = list
 			}
+		}
+		if c.unwatch != nil {
+			c.unwatch()
 		}
 		c.mu.Lock()
 		c.closed = true

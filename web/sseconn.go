@@ -32,12 +32,14 @@ type sseConn struct {
 	noticed  time.Time
 	closed   bool // the writer is done with it; the flusher closes it
 
-	rbuf [16]byte
+	unwatch func() // stops the process's hang-up watcher; nil if watch runs instead
+	rbuf    [16]byte
 }
 
 // watch reads the connection, on which a client sends nothing after its
 // request, until it ends: that is how a client that goes is noticed at
-// once, without waiting for a write to fail.
+// once, without waiting for a write to fail. It serves where the process's
+// hang-up watcher cannot (see watchHangup).
 func (c *sseConn) watch(sh *shard) {
 	for {
 		if _, err := c.conn.Read(c.rbuf[:]); err != nil {

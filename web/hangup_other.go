@@ -1,0 +1,9 @@
+//go:build !linux
+
+package web
+
+import "net"
+
+// watchHangup watches nothing where there is no epoll: streams then notice
+// their clients leave with a goroutine each (see sseConn.watch).
+func watchHangup(net.Conn, func()) (stop func(), ok bool) { return nil, false }
