@@ -93,36 +93,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if command == "" || command == "web" {
 		hub := web.NewHub(web.HubOptions{MaxStreams: cfg.maxStreams, Logger: log})
 		listener.Handle(hub.Publish)
-		checks := []web.Check{
-			{Name: "database", Run: func(ctx context.Context) error { return pool.Ping(ctx) }},
-			{Name: "listener", Run: func(context.Context) error {
-				if !listener.Connected() {
-					return errors.New("not connected")
-				}
-				return nil
-			}},
-			{Name: "migrations", Run: func(ctx context.Context) error {
-				n, err := migrations.Pending(ctx, pool)
-				if err == nil && n > 0 {
-					err = fmt.Errorf("%d pending", n)
-				}
-				return err
-			}},
-		}
-		staff := web.StaffConfig{
-			Password:        cfg.staffPassword,
-			SessionLifetime: cfg.sessionLifetime,
-			SecureCookie:    cfg.secureCookie,
-		}
-		if staff.Password == "" && cfg.databaseURL == "" {
-			// Only on its private development database may the program make
-			// up a password; anywhere else the staff side stays off.
-			staff.Password = rand.Text()
-			fmt.Fprintf(stdout, "Staff password for this run: %s (set STAFF_PASSWORD to choose one)\n", staff.Password)
-		}
+		staff := staffConfig(cfg, stdout)
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 		g.Go(func() error { return expireSessions(ctx, pool, log) })
-		handler := web.NewHandler(store, hub, checks, web.Config{
+		handler := web.NewHandler(store, hub, readinessChecks(pool, listener), web.Config{
 			Streams: web.StreamConfig{Heartbeat: cfg.heartbeat, Retry: cfg.retry},
 			Metrics: newRegistry(store, listener, worker),
 			Staff:   staff,
@@ -131,6 +105,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	g.Go(func() error { return listener.Run(ctx) })
 	return g.Wait()
+}
+
+// readinessChecks are what /readyz asks: the database answers, the LISTEN
+// connection is up, and no migration is pending.
+func readinessChecks(pool *pgxpool.Pool, listener *orders.Listener) []web.Check {
+	return []web.Check{
+		{Name: "database", Run: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "listener", Run: func(context.Context) error {
+			if !listener.Connected() {
+				return errors.New("not connected")
+			}
+			return nil
+		}},
+		{Name: "migrations", Run: func(ctx context.Context) error {
+			n, err := migrations.Pending(ctx, pool)
+			if err == nil && n > 0 {
+				err = fmt.Errorf("%d pending", n)
+			}
+			return err
+		}},
+	}
+}
+
+// staffConfig is the staff side's configuration. Only on its private
+// development database (no DATABASE_URL) may the program make up a
+// password, which it prints once; anywhere else, without STAFF_PASSWORD,
+// the staff side stays off.
+func staffConfig(cfg config, stdout io.Writer) web.StaffConfig {
+	staff := web.StaffConfig{
+		Password:        cfg.staffPassword,
+		SessionLifetime: cfg.sessionLifetime,
+		SecureCookie:    cfg.secureCookie,
+	}
+	if staff.Password == "" && cfg.databaseURL == "" {
+		staff.Password = rand.Text()
+		fmt.Fprintf(stdout, "Staff password for this run: %s (set STAFF_PASSWORD to choose one)\n", staff.Password)
+	}
+	return staff
 }
 
 // serve runs the HTTP server until ctx is done, then shuts it down: streams
