@@ -41,21 +41,24 @@ func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Log
 	r := chi.NewRouter()
 	r.Use(observeRequests(log, newHTTPMetrics(cfg.Metrics)), securityHeaders)
 
+	// Operators.
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
 	r.Method(http.MethodGet, "/readyz", handleReadyz(checks))
 	r.Method(http.MethodGet, "/metrics", handleMetrics(cfg.Metrics))
 
+	// Customers: pages, event streams, and the same in JSON.
 	r.Method(http.MethodGet, "/", handleHomePage(log))
 	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, log))
 	r.Method(http.MethodGet, "/orders/{token}", handleTrackingPage(store, log))
-	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub, cfg.Streams, log))
-	r.Method(http.MethodGet, "/static/*", handleStatic(log))
-	r.NotFound(handleNotFoundPage(log).ServeHTTP)
-
 	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub, cfg.Streams, log))
+	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub, cfg.Streams, log))
 	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, log))
 	r.Method(http.MethodGet, "/api/orders/{token}", handleOrderJSON(store, log))
 
+	r.Method(http.MethodGet, "/static/*", handleStatic(log))
+	r.NotFound(handleNotFoundPage(log).ServeHTTP)
+
+	// Staff: everything but the sign-in form needs a session.
 	r.Route("/staff", func(r chi.Router) {
 		if cfg.Staff.Password == "" {
 			r.Handle("/", handleStaffOff(log))
