@@ -81,12 +81,8 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 			streamBusy(w, cfg)
 			return
 		}
-		attached := false
-		defer func() {
-			if !attached {
-				hub.Unsubscribe(sub)
-			}
-		}()
+		// Safe after a hand-over too: the hub has already let go of sub.
+		defer hub.Unsubscribe(sub)
 		s := startStream(w, cfg, hub)
 		backlog, err := store.Events(ctx, order.ID, int(cursor))
 		if err != nil {
@@ -108,7 +104,7 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 		if s.flush() != nil {
 			return
 		}
-		if attached = s.attach(r, sub, int64(last)); attached {
+		if s.attach(r, sub, int64(last)) {
 			return
 		}
 		s.follow(ctx, sub, func(d *delivery) (frame []byte, done bool) {
@@ -156,12 +152,8 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 			streamBusy(w, cfg)
 			return
 		}
-		attached := false
-		defer func() {
-			if !attached {
-				hub.Unsubscribe(sub)
-			}
-		}()
+		// Safe after a hand-over too: the hub has already let go of sub.
+		defer hub.Unsubscribe(sub)
 		s := startStream(w, cfg, hub)
 		last := cursor
 		if !ok {
@@ -206,7 +198,7 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 				break
 			}
 		}
-		if attached = s.attach(r, sub, last); attached {
+		if s.attach(r, sub, last) {
 			return
 		}
 		s.follow(ctx, sub, func(d *delivery) ([]byte, bool) {

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +77,32 @@ func checkMulti(t *testing.T, got []multiEvent, want ...multiEvent) {
 	}
 }
 
+// checkMultiLive checks live events of several orders, which may
+// interleave either way: got must hold want's events, each order's in its
+// own order, and each id must be every order's cursor after its event,
+// counted from the id from (tokens give the order of the id's parts).
+func checkMultiLive(t *testing.T, got []multiEvent, tokens []string, from string, want ...multiEvent) {
+	t.Helper()
+	perOrder := func(events []multiEvent) map[string][]int {
+		m := make(map[string][]int)
+		for _, e := range events {
+			m[e.token] = append(m[e.token], e.seq)
+		}
+		return m
+	}
+	if fmt.Sprint(perOrder(got)) != fmt.Sprint(perOrder(want)) {
+		t.Errorf("got events\n  %v\nwant, in any interleaving of the orders,\n  %v", got, want)
+		return
+	}
+	cursors := strings.Split(from, ".")
+	for _, e := range got {
+		cursors[slices.Index(tokens, e.token)] = strconv.Itoa(e.seq)
+		if id := strings.Join(cursors, "."); e.id != id {
+			t.Errorf("event %v has id %q, want %q: every order's cursor after it", e, e.id, id)
+		}
+	}
+}
+
 func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
 	a := withMultiStream(t, newLiveApp(t, appOptions{}))
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
@@ -91,7 +119,7 @@ func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
 	)
 	a.advance(t, bo, orders.Received)
 	a.advance(t, ada, orders.Cooking)
-	checkMulti(t, readMulti(t, c.waitEvents(t, 4))[2:],
+	checkMultiLive(t, readMulti(t, c.waitEvents(t, 4))[2:], []string{ada.Token, bo.Token}, "2.1",
 		multiEvent{"2.2", bo.Token, 2},
 		multiEvent{"3.2", ada.Token, 3},
 	)
@@ -161,8 +189,9 @@ func TestMultiStreamSendsAnEventBetweenSubscribeAndReplayOnce(t *testing.T) {
 	c.waitEvents(t, 1)
 	a.advance(t, ada, orders.Received)
 	a.advance(t, bo, orders.Cooking)
-	checkMulti(t, readMulti(t, c.waitEvents(t, 3)),
-		multiEvent{"1.2", bo.Token, 2},
+	events := readMulti(t, c.waitEvents(t, 3))
+	checkMulti(t, events[:1], multiEvent{"1.2", bo.Token, 2})
+	checkMultiLive(t, events[1:], []string{ada.Token, bo.Token}, "1.2",
 		multiEvent{"2.2", ada.Token, 2},
 		multiEvent{"2.3", bo.Token, 3},
 	)
