@@ -63,6 +63,13 @@ func (c *collector) waitFor(t *testing.T, n int) []orders.Event {
 func startListener(t *testing.T, config *pgx.ConnConfig) (*orders.Listener, *collector) {
 	t.Helper()
 	l := orders.NewListener(config, quiet)
+	return l, run(t, l)
+}
+
+// run runs l until the test ends, collecting what it hands on, and waits
+// until it is connected.
+func run(t *testing.T, l *orders.Listener) *collector {
+	t.Helper()
 	c := newCollector()
 	l.Handle(c.add)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -76,7 +83,7 @@ func startListener(t *testing.T, config *pgx.ConnConfig) (*orders.Listener, *col
 		<-done
 	})
 	waitUntil(t, "the listener connects", l.Connected)
-	return l, c
+	return c
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -326,18 +333,7 @@ func TestListenerFromAPositionHandsOnWhatCameBeforeItConnected(t *testing.T) {
 	early := createOrder(t, s) // committed before the listener exists
 	l := orders.NewListener(connConfig(t, s.Pool()), quiet)
 	l.From(from)
-	c := newCollector()
-	l.Handle(c.add)
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		l.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	c := run(t, l)
 	got := c.waitFor(t, 1)
 	if len(got) != 1 || got[0].Token != early.Token {
 		t.Errorf("got %+v, want the order created before the listener connected", got)

@@ -69,14 +69,8 @@ func newBrowserApp(t *testing.T) *browserApp {
 		}})},
 		hub: NewHub(HubOptions{Logger: quiet}),
 	}
-	listener := orders.NewListener(pool.Config().ConnConfig, quiet)
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	listener.Handle(a.hub.Publish)
-	listener.Handle(worker.WakeOn)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { listener.Run(ctx) })
-	a.startWorker = sync.OnceFunc(func() { wg.Go(func() { worker.Run(ctx) }) })
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, a.hub, worker)
 
 	handler := NewHandler(a.store, a.hub, nil, Config{Streams: StreamConfig{Retry: 500 * time.Millisecond}}, quiet)
 	a.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,10 +82,7 @@ func newBrowserApp(t *testing.T) *browserApp {
 	t.Cleanup(func() {
 		a.server.CloseClientConnections()
 		a.server.Close()
-		cancel()
-		wg.Wait()
 	})
-	waitUntil(t, "the listener connects", listener.Connected)
 	return a
 }
 

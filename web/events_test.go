@@ -57,14 +57,7 @@ func newLiveApp(t *testing.T, opts appOptions) *liveApp {
 	if opts.listenConfig != nil {
 		opts.listenConfig(config)
 	}
-	a.listener = orders.NewListener(config, quiet)
-	a.listener.Handle(a.hub.Publish)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.listener.Run(ctx)
-	}()
+	a.listener, _ = runListener(t, config, a.hub, nil)
 	var store Store = a.store
 	if opts.wrap != nil {
 		store = opts.wrap(store)
@@ -87,10 +80,7 @@ func newLiveApp(t *testing.T, opts appOptions) *liveApp {
 	t.Cleanup(func() {
 		a.server.CloseClientConnections()
 		a.server.Close()
-		cancel()
-		<-done
 	})
-	waitUntil(t, "the listener connects", a.listener.Connected)
 	return a
 }
 
@@ -571,9 +561,9 @@ func TestInjectionInDataStaysData(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := a.open(t, "/staff/events", "")
-	events := c.waitEvents(t, 1)
+	c.waitEvents(t, 1)
 	a.advance(t, o, orders.Received)
-	events = c.waitEvents(t, 2)
+	events := c.waitEvents(t, 2)
 	if len(events) != 2 {
 		t.Fatalf("got %d events, want 2: %+v", len(events), events)
 	}

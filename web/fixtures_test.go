@@ -2,7 +2,10 @@ package web
 
 import (
 	"context"
+	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordertracker/ordertracker/orders"
 )
@@ -57,4 +60,28 @@ func (f fixtures) status(t *testing.T, o orders.Order) orders.Status {
 		t.Fatal(err)
 	}
 	return got.Status
+}
+
+// runListener runs a listener on config that feeds hub (and wakes worker,
+// if there is one) until the test ends, and waits until it is connected.
+// startWorker starts worker, once; tests start it when they want orders to
+// move on by themselves. Register the test's server after this, so that the
+// server closes before the listener stops.
+func runListener(t *testing.T, config *pgx.ConnConfig, hub *Hub, worker *orders.Worker) (listener *orders.Listener, startWorker func()) {
+	t.Helper()
+	listener = orders.NewListener(config, quiet)
+	listener.Handle(hub.Publish)
+	if worker != nil {
+		listener.Handle(worker.WakeOn)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { listener.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	startWorker = sync.OnceFunc(func() { wg.Go(func() { worker.Run(ctx) }) })
+	waitUntil(t, "the listener connects", listener.Connected)
+	return listener, startWorker
 }

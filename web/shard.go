@@ -26,7 +26,6 @@ type shard struct {
 	orders map[int64][]*sseConn // streams of one order
 	ended  []*sseConn           // to take out once the current item is done
 	beat   time.Duration        // the shortest heartbeat interval of the streams
-	scrap  []byte
 }
 
 // An item is one piece of work for a shard's writer.

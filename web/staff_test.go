@@ -51,14 +51,8 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	}
 	a := &staffApp{fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})}}
 	hub := NewHub(HubOptions{Logger: quiet})
-	listener := orders.NewListener(pool.Config().ConnConfig, quiet)
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	listener.Handle(hub.Publish)
-	listener.Handle(worker.WakeOn)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { listener.Run(ctx) })
-	a.startWorker = sync.OnceFunc(func() { wg.Go(func() { worker.Run(ctx) }) })
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub, worker)
 
 	staff := StaffConfig{Password: testStaffPassword, Sessions: opts.sessions, SecureCookie: opts.secureCookie}
 	if staff.Sessions == nil {
@@ -74,10 +68,7 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	t.Cleanup(func() {
 		a.server.CloseClientConnections()
 		a.server.Close()
-		cancel()
-		wg.Wait()
 	})
-	waitUntil(t, "the listener connects", listener.Connected)
 	return a
 }
 
