@@ -3,7 +3,6 @@
 package web
 
 import (
-	"net"
 	"sync"
 	"syscall"
 )
@@ -24,19 +23,14 @@ type hangups struct {
 
 var processHangups hangups
 
-// watchHangup arranges for gone to be called, once, when the peer of conn
-// hangs up, and returns a function that stops watching, to be called
-// before conn is closed. It reports false, and watches nothing, for a
-// connection it cannot watch.
-func watchHangup(conn net.Conn, gone func()) (stop func(), ok bool) {
+// watchHangup arranges for gone to be called, once, when the peer of the
+// connection whose descriptor is raw hangs up, and returns a function that
+// stops watching, to be called before the connection is closed. It reports
+// false, and watches nothing, for a connection it cannot watch (raw nil).
+func watchHangup(raw syscall.RawConn, gone func()) (stop func(), ok bool) {
 	h := &processHangups
 	h.once.Do(h.start)
-	sc, isSys := conn.(syscall.Conn)
-	if h.err != nil || !isSys {
-		return nil, false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	if h.err != nil || raw == nil {
 		return nil, false
 	}
 	h.mu.Lock()

@@ -2,8 +2,8 @@
 
 package web
 
-import "net"
+import "syscall"
 
 // watchHangup watches nothing where there is no epoll: streams then notice
 // their clients leave with a goroutine each (see sseConn.watch).
-func watchHangup(net.Conn, func()) (stop func(), ok bool) { return nil, false }
+func watchHangup(syscall.RawConn, func()) (stop func(), ok bool) { return nil, false }

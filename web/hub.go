@@ -327,7 +327,7 @@ func offer(s *subscription, batch []*delivery) bool {
 // writes every batch. The stream ends when the client goes, falls behind,
 // gets its order's terminal event, or srv shuts down.
 func (h *Hub) attach(sub *subscription, conn net.Conn, srv *http.Server, last int64, cfg StreamConfig) {
-	c := &sseConn{conn: conn, srv: srv, orderID: sub.orderID, last: last, heartbeat: cfg.Heartbeat, writeTimeout: cfg.WriteTimeout}
+	c := &sseConn{conn: conn, raw: rawConn(conn), srv: srv, orderID: sub.orderID, last: last, heartbeat: cfg.Heartbeat, writeTimeout: cfg.WriteTimeout}
 	if !h.watch(srv) {
 		// The server is shutting down: end the response cleanly.
 		h.Unsubscribe(sub)

@@ -183,7 +183,7 @@ func (sh *shard) add(c *sseConn, backlog [][]*delivery) {
 		sh.write(c, endChunk, 0, time.Time{})
 		sh.end(c, false)
 	}
-	if stop, ok := watchHangup(c.conn, func() { sh.postLocked(item{gone: c}) }); ok {
+	if stop, ok := watchHangup(c.raw, func() { sh.postLocked(item{gone: c}) }); ok {
 		c.unwatch = stop
 	} else {
 		go c.watch(sh)
@@ -325,17 +325,16 @@ func (sh *shard) write(c *sseConn, chunk []byte, frames int, noticed time.Time) 
 	c.mu.Unlock()
 	// A socket with room takes the write at once; one without is a slow
 	// client, and waiting for it here would hold up every other stream.
-	_ = c.conn.SetWriteDeadline(time.Now().Add(quickWrite))
-	n, err := c.conn.Write(chunk)
-	if err == nil {
+	n, err := c.writeNow(chunk)
+	if err != nil {
+		sh.end(c, false) // the client has gone
+		return false
+	}
+	if n == len(chunk) {
 		if !noticed.IsZero() {
 			sh.hub.latency.Observe(time.Since(noticed).Seconds())
 		}
 		return true
-	}
-	if !isTimeout(err) {
-		sh.end(c, false) // the client has gone
-		return false
 	}
 	c.mu.Lock()
 	c.flushing = true
