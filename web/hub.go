@@ -43,6 +43,8 @@ type Hub struct {
 	dropped   atomic.Uint64
 	refused   atomic.Uint64
 
+	reclaim *reclaimer // returns the garbage of handing streams over
+
 	srvMu   sync.Mutex
 	servers map[*http.Server]bool // servers whose shutdown ends their streams; true once shut
 
@@ -82,6 +84,7 @@ func NewHub(opts HubOptions) *Hub {
 		limit:   opts.MaxStreams,
 		log:     opts.Logger,
 		servers: make(map[*http.Server]bool),
+		reclaim: newReclaimer(),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordertracker_stream_events_sent_total",
 			Help: "Events written to SSE streams, live and replayed.",
@@ -364,6 +367,7 @@ drain:
 	sh.nconns++
 	sh.post(item{attach: c, backlog: backlog})
 	sh.mu.Unlock()
+	h.reclaim.added()
 }
 
 // EndStreamsWith makes srv's Shutdown end the streams attached from it.
