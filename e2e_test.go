@@ -145,6 +145,34 @@ func TestE2E(t *testing.T) {
 		}
 		top.stopAll(t)
 	})
+
+	// The load generator's own numbers are only worth what its checks are:
+	// every stream opened, every event received once.
+	for _, server := range []struct{ name, flag string }{{"the web process", ""}, {"the floor", "-floor"}} {
+		t.Run("the load generator gets every event exactly once from "+server.name, func(t *testing.T) {
+			args := []string{"load", "-staff-streams", "200", "-changes", "5", "-interval", "20ms", "-settle", "0s"}
+			if server.flag != "" {
+				args = append(args, server.flag)
+			}
+			cmd := exec.Command(bin, append(args, "fanout")...)
+			cmd.Dir = t.TempDir()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("load: %v\n%s\n%s", err, out, stderr.String())
+			}
+			for _, want := range []string{
+				"streams: 200 opened, 0 failed",
+				"exactly once: 1000 events received, 0 lost, 0 duplicated, 0 reconnects",
+				"dropped slow streams: 0",
+			} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("load printed no %q:\n%s", want, out)
+				}
+			}
+		})
+	}
 }
 
 // raceEnabled reports whether this test binary was built with -race, so the

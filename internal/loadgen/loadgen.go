@@ -42,6 +42,7 @@ const childEnv = "ORDERTRACKER_LOADGEN_CHILD"
 type Config struct {
 	Scenario     string
 	ServerBin    string
+	Floor        bool
 	ServerURL    string
 	ServerPID    int
 	Database     string
@@ -86,11 +87,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getenv(childEnv) == "1" {
 		return runChild(ctx, os.Stdin, os.Stdout)
 	}
+	if os.Getenv(floorEnv) == "1" {
+		return runFloor(ctx)
+	}
 	var cfg Config
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "program to start as the server (`path`; default: this program)")
+	fs.BoolVar(&cfg.Floor, "floor", false, "start the floor instead of the web process: a server that only writes each event's bytes to every stream's socket, to measure what the machine allows (streams of all orders only)")
 	fs.StringVar(&cfg.ServerURL, "server", "", "base URL of a running server; then -database, -server-pid and -staff-password too")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the running server, for its memory and CPU")
 	fs.StringVar(&cfg.Database, "database", "", "DATABASE_URL of the running server's database")
@@ -144,6 +149,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.Rate < 0 {
 		cfg.Rate = d[2]
 	}
+	if cfg.Floor && (cfg.ServerURL != "" || cfg.OrderStreams > 0 || cfg.Scenario == "page") {
+		return errors.New("load: -floor starts its own server of streams of all orders only: use it with fanout, or latency with -order-streams 0")
+	}
 	g := &gen{cfg: cfg, out: stdout, log: stderr}
 	return g.run(ctx)
 }
@@ -173,7 +181,16 @@ func (g *gen) run(ctx context.Context) error {
 				return err
 			}
 		}
-		srv, err := startServer(ctx, bin, g.cfg.ServerEnv, g.log)
+		cmd := []string{bin, "web"}
+		env := g.cfg.ServerEnv
+		if g.cfg.Floor {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cmd, env = []string{self, "load"}, append(env, floorEnv+"=1")
+		}
+		srv, err := startServer(ctx, cmd, env, g.log)
 		if err != nil {
 			return err
 		}

@@ -32,9 +32,9 @@ type server struct {
 	stop     func()
 }
 
-// startServer starts a throwaway PostgreSQL and the web process (bin web)
-// on a free loopback port.
-func startServer(ctx context.Context, bin string, extraEnv []string, log io.Writer) (*server, error) {
+// startServer starts a throwaway PostgreSQL and the server (cmd, usually
+// "BIN web") on a free loopback port.
+func startServer(ctx context.Context, cmd []string, extraEnv []string, log io.Writer) (*server, error) {
 	cluster, err := pglocal.Start(ctx, pglocal.Options{Ephemeral: true, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("start a throwaway PostgreSQL: %w", err)
@@ -50,7 +50,7 @@ func startServer(ctx context.Context, bin string, extraEnv []string, log io.Writ
 		password: rand.Text(),
 	}
 	s.base = "http://" + s.addr
-	s.cmd = exec.Command(bin, "web")
+	s.cmd = exec.Command(cmd[0], cmd[1:]...)
 	s.cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+s.database,
 		"ADDR="+s.addr,
@@ -66,7 +66,7 @@ func startServer(ctx context.Context, bin string, extraEnv []string, log io.Writ
 	}
 	if err := s.cmd.Start(); err != nil {
 		cluster.Stop()
-		return nil, fmt.Errorf("start %s web: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", strings.Join(cmd, " "), err)
 	}
 	s.pid = s.cmd.Process.Pid
 	go io.Copy(io.Discard, out)
