@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,10 +29,11 @@ import (
 //
 // It speaks just enough of the web process's protocol for the load
 // generator: /readyz, a staff sign-in that sets a cookie, and
-// /staff/events, whose responses start at the head of the log. Once a
-// stream's headers are out, the floor keeps nothing but its socket. On
-// each notification it reads the new events, encodes them once as one
-// chunk, and writes that chunk to every socket with one write(2) each, from
+// /staff/events, which sends the events after the stream's Last-Event-ID
+// as they happen (no replay of older ones). Once a stream's headers are
+// out, the floor keeps nothing but its socket and its cursor. On each
+// notification it reads the new events, encodes them once as one chunk,
+// and writes that chunk to every socket with one write(2) each, from
 // one goroutine per CPU: no HTTP, no buffers, no locks, no timers, no
 // heartbeats, no checks for clients that left, no slow-client handling. A
 // socket that would block is skipped and counted (as dropped), not waited
@@ -60,7 +62,7 @@ func runFloor(ctx context.Context) error {
 		return err
 	}
 
-	f := &floor{writers: make([][]int, runtime.GOMAXPROCS(0))}
+	f := &floor{writers: make([][]floorStream, runtime.GOMAXPROCS(0))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(http.ResponseWriter, *http.Request) {})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
@@ -86,27 +88,33 @@ func runFloor(ctx context.Context) error {
 			}
 			return err
 		}
-		chunk, last, err := floorChunk(ctx, conn.Conn(), cursor)
+		frames, err := floorFrames(ctx, conn.Conn(), cursor)
 		if err != nil {
 			return err
 		}
-		if chunk != nil {
-			cursor = last
-			f.write(chunk)
+		if len(frames) > 0 {
+			cursor = frames[len(frames)-1].position
+			f.write(frames)
 		}
 	}
 }
 
-// A floor holds the descriptors of its streams, one list per writer.
+// A floor holds its streams, one list per writer.
 type floor struct {
 	mu      sync.Mutex
-	writers [][]int
+	writers [][]floorStream
 	conns   []net.Conn // kept, so that nothing closes them
 	next    int
 	missed  atomic.Int64 // writes skipped because a socket had no room
 }
 
-func (f *floor) attach(w http.ResponseWriter, _ *http.Request) {
+type floorStream struct {
+	fd   int
+	last int64 // the position of the last event it has
+}
+
+func (f *floor) attach(w http.ResponseWriter, r *http.Request) {
+	last, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return
@@ -124,21 +132,33 @@ func (f *floor) attach(w http.ResponseWriter, _ *http.Request) {
 	var fd int
 	raw.Control(func(d uintptr) { fd = int(d) })
 	f.mu.Lock()
-	f.writers[f.next%len(f.writers)] = append(f.writers[f.next%len(f.writers)], fd)
+	i := f.next % len(f.writers)
+	f.writers[i] = append(f.writers[i], floorStream{fd: fd, last: last})
 	f.conns = append(f.conns, conn)
 	f.next++
 	f.mu.Unlock()
 }
 
-// write writes chunk to every stream, one goroutine per CPU.
-func (f *floor) write(chunk []byte) {
+// write writes frames to every stream, one goroutine per CPU: all of them,
+// as one chunk encoded once, to every stream that has none of them.
+func (f *floor) write(frames []floorFrame) {
+	first, last := frames[0].position, frames[len(frames)-1].position
+	shared := floorChunk(frames)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, fds := range f.writers {
+	for _, streams := range f.writers {
 		wg.Go(func() {
-			for _, fd := range fds {
-				if n, _ := syscall.Write(fd, chunk); n != len(chunk) {
+			for i := range streams {
+				s := &streams[i]
+				chunk := shared
+				if s.last >= last {
+					continue
+				} else if s.last >= first {
+					chunk = floorChunk(slices.DeleteFunc(slices.Clone(frames), func(fr floorFrame) bool { return fr.position <= s.last }))
+				}
+				s.last = last
+				if n, _ := syscall.Write(s.fd, chunk); n != len(chunk) {
 					f.missed.Add(1)
 				}
 			}
@@ -147,16 +167,36 @@ func (f *floor) write(chunk []byte) {
 	wg.Wait()
 }
 
-// floorChunk reads the events after cursor and encodes them as one chunk
-// of frames of the web process's form (event name, id, JSON data with the
-// event's time), each padded to floorFrameSize.
-func floorChunk(ctx context.Context, conn *pgx.Conn, cursor int64) (chunk []byte, last int64, err error) {
+// A floorFrame is one event's frame.
+type floorFrame struct {
+	position int64
+	bytes    []byte
+}
+
+// floorChunk encodes frames as one chunk of the chunked coding.
+func floorChunk(frames []floorFrame) []byte {
+	n := 0
+	for _, fr := range frames {
+		n += len(fr.bytes)
+	}
+	chunk := strconv.AppendInt(nil, int64(n), 16)
+	chunk = append(chunk, "\r\n"...)
+	for _, fr := range frames {
+		chunk = append(chunk, fr.bytes...)
+	}
+	return append(chunk, "\r\n"...)
+}
+
+// floorFrames reads the events after cursor and encodes them as frames of
+// the web process's form (event name, id, JSON data with the event's
+// time), each padded to floorFrameSize.
+func floorFrames(ctx context.Context, conn *pgx.Conn, cursor int64) ([]floorFrame, error) {
 	rows, err := conn.Query(ctx, "SELECT position, order_id, seq, status, actor, at FROM order_events WHERE position > $1 ORDER BY position", cursor)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rows.Close()
-	var frames []byte
+	var frames []floorFrame
 	for rows.Next() {
 		var ev struct {
 			Position int64     `json:"position"`
@@ -168,11 +208,11 @@ func floorChunk(ctx context.Context, conn *pgx.Conn, cursor int64) (chunk []byte
 			Padding  string    `json:"padding"`
 		}
 		if err := rows.Scan(&ev.Position, &ev.OrderID, &ev.Seq, &ev.Status, &ev.Actor, &ev.At); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		data, err := json.Marshal(ev)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		frame := fmt.Appendf(nil, "event: order_update\nid: %d\ndata: %s\n\n", ev.Position, data)
 		if pad := floorFrameSize - len(frame); pad > 0 {
@@ -180,19 +220,9 @@ func floorChunk(ctx context.Context, conn *pgx.Conn, cursor int64) (chunk []byte
 			data, _ = json.Marshal(ev)
 			frame = fmt.Appendf(frame[:0], "event: order_update\nid: %d\ndata: %s\n\n", ev.Position, data)
 		}
-		frames = append(frames, frame...)
-		last = ev.Position
+		frames = append(frames, floorFrame{ev.Position, frame})
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	if frames == nil {
-		return nil, cursor, nil
-	}
-	chunk = strconv.AppendInt(nil, int64(len(frames)), 16)
-	chunk = append(chunk, "\r\n"...)
-	chunk = append(chunk, frames...)
-	return append(chunk, "\r\n"...), last, nil
+	return frames, rows.Err()
 }
 
 // floorFrameSize is about the size of the web process's frame of an event
