@@ -84,7 +84,6 @@ func NewHub(opts HubOptions) *Hub {
 		limit:   opts.MaxStreams,
 		log:     opts.Logger,
 		servers: make(map[*http.Server]bool),
-		reclaim: newReclaimer(),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordertracker_stream_events_sent_total",
 			Help: "Events written to SSE streams, live and replayed.",
@@ -99,6 +98,7 @@ func NewHub(opts HubOptions) *Hub {
 			Help: "Order events heard from the database, by who caused them.",
 		}, []string{"actor"}),
 	}
+	h.reclaim = newReclaimer(h.log)
 	h.shards = make([]*shard, max(runtime.GOMAXPROCS(0), 1))
 	for i := range h.shards {
 		h.shards[i] = &shard{

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -18,12 +19,11 @@ import (
 // with the memory under it, until its next collection: on a process that
 // then sits idle, up to two minutes away, holding three times the memory
 // its streams need. So once streams stop arriving, the hub has the runtime
-// collect and return the memory at once. A collection of a heap that holds
-// 20,000 streams takes a few milliseconds of CPU, once per burst.
+// collect and return the memory at once, once per burst.
 type reclaimer struct {
 	quiet   time.Duration // no new stream for this long ends a burst
 	least   int           // streams that make a burst worth a collection
-	release func()        // debug.FreeOSMemory, or a test's stand-in
+	release func(n int)   // returns the memory after a burst of n streams
 	now     func() time.Time
 
 	mu    sync.Mutex
@@ -33,8 +33,13 @@ type reclaimer struct {
 	timer *time.Timer
 }
 
-func newReclaimer() *reclaimer {
-	return &reclaimer{quiet: 500 * time.Millisecond, least: 1000, release: debug.FreeOSMemory, now: time.Now}
+func newReclaimer(log *slog.Logger) *reclaimer {
+	release := func(n int) {
+		start := time.Now()
+		debug.FreeOSMemory()
+		log.Info("returned memory to the system after a burst of new streams", "streams", n, "took", time.Since(start))
+	}
+	return &reclaimer{quiet: 500 * time.Millisecond, least: 1000, release: release, now: time.Now}
 }
 
 // added counts a stream handed over.
@@ -67,6 +72,6 @@ func (r *reclaimer) check() {
 	r.count, r.armed = 0, false
 	r.mu.Unlock()
 	if n >= r.least {
-		r.release()
+		r.release(n)
 	}
 }

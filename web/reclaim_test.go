@@ -12,7 +12,7 @@ import (
 func TestMemoryIsReleasedOnceABurstOfStreamsEnds(t *testing.T) {
 	clock := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	releases := 0
-	r := &reclaimer{quiet: time.Hour, least: 50, release: func() { releases++ }, now: func() time.Time { return clock }}
+	r := &reclaimer{quiet: time.Hour, least: 50, release: func(int) { releases++ }, now: func() time.Time { return clock }}
 	t.Cleanup(func() { r.timer.Stop() })
 
 	for range 10 {
