@@ -149,8 +149,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.Rate < 0 {
 		cfg.Rate = d[2]
 	}
-	if cfg.Floor && (cfg.ServerURL != "" || cfg.OrderStreams > 0 || cfg.Scenario == "page") {
-		return errors.New("load: -floor starts its own server of streams of all orders only: use it with fanout, or latency with -order-streams 0")
+	if cfg.Floor && (cfg.ServerURL != "" || cfg.ServerBin != "" || cfg.OrderStreams > 0 || cfg.Scenario == "page") {
+		return errors.New("load: -floor starts its own server, of streams of all orders only: use it without -server or -server-bin, with fanout, or latency with -order-streams 0")
 	}
 	g := &gen{cfg: cfg, out: stdout, log: stderr}
 	return g.run(ctx)
