@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"github.com/ordertracker/ordertracker/internal/sse"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -246,7 +247,7 @@ func startStream(w http.ResponseWriter, cfg StreamConfig, hub *Hub) *stream {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	_ = s.send(appendRetry(s.buf[:0], cfg.Retry))
+	_ = s.send(sse.AppendRetry(s.buf[:0], cfg.Retry))
 	return s
 }
 
@@ -338,7 +339,7 @@ func (s *stream) follow(ctx context.Context, sub *subscription, pick func(*deliv
 				return
 			}
 		case <-heartbeat.C:
-			if s.send(appendComment(s.buf[:0], "heartbeat")) != nil {
+			if s.send(sse.AppendComment(s.buf[:0], "heartbeat")) != nil {
 				return
 			}
 		}
@@ -349,7 +350,7 @@ func (s *stream) follow(ctx context.Context, sub *subscription, pick func(*deliv
 // reconnects after the retry delay and resumes from its last event id.
 func (s *stream) abandon(log *slog.Logger, err error) {
 	log.Warn("stream ended early", "err", err)
-	_ = s.send(appendComment(s.buf[:0], "interrupted; reconnect to resume"))
+	_ = s.send(sse.AppendComment(s.buf[:0], "interrupted; reconnect to resume"))
 }
 
 // streamUnavailable answers a stream request the database cannot serve
@@ -361,7 +362,7 @@ func streamUnavailable(w http.ResponseWriter, r *http.Request, cfg StreamConfig,
 	}
 	log.Warn("stream refused for now", "err", err)
 	s := startStream(w, cfg, nil)
-	_ = s.send(appendComment(s.buf[:0], "temporarily unavailable; retrying"))
+	_ = s.send(sse.AppendComment(s.buf[:0], "temporarily unavailable; retrying"))
 }
 
 // busyRetry is how long a browser turned away at MAX_STREAMS waits before it
@@ -374,5 +375,5 @@ const busyRetry = 30 * time.Second
 func streamBusy(w http.ResponseWriter, cfg StreamConfig) {
 	cfg.Retry = busyRetry
 	s := startStream(w, cfg, nil)
-	_ = s.send(appendComment(s.buf[:0], "too many streams; come back later"))
+	_ = s.send(sse.AppendComment(s.buf[:0], "too many streams; come back later"))
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ordertracker/ordertracker/internal/sse/ssetest"
 	"io"
 	"log/slog"
 	"net"
@@ -100,9 +101,9 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 type client struct {
 	resp *http.Response
 	mu   sync.Mutex
-	raw  []byte    // bytes not yet parsed: an unfinished frame
-	seen sseStream // what the browser has made of the stream so far
-	done bool      // the server ended the stream
+	raw  []byte         // bytes not yet parsed: an unfinished frame
+	seen ssetest.Stream // what the browser has made of the stream so far
+	done bool           // the server ended the stream
 	more chan struct{}
 }
 
@@ -120,7 +121,7 @@ func (a *liveApp) open(t *testing.T, path, lastEventID string) *client {
 		cancel()
 		t.Fatal(err)
 	}
-	c := &client{resp: resp, more: make(chan struct{}, 1), seen: sseStream{Retry: -1}}
+	c := &client{resp: resp, more: make(chan struct{}, 1), seen: ssetest.Stream{Retry: -1}}
 	go func() {
 		buf := make([]byte, 64<<10)
 		for {
@@ -130,7 +131,7 @@ func (a *liveApp) open(t *testing.T, path, lastEventID string) *client {
 			// Our frames end in a blank line of LFs, so everything up to
 			// the last one is whole frames, which parse on their own.
 			if end := bytes.LastIndex(c.raw, []byte("\n\n")); end >= 0 {
-				s := parseSSE(c.raw[:end+2])
+				s := ssetest.Parse(c.raw[:end+2])
 				c.seen.Events = append(c.seen.Events, s.Events...)
 				c.seen.Comments = append(c.seen.Comments, s.Comments...)
 				if s.Retry >= 0 {
@@ -162,7 +163,7 @@ func (c *client) close() { c.resp.Body.Close() }
 
 // parsed is what a browser has made of the stream so far, and whether the
 // server has ended it.
-func (c *client) parsed() (sseStream, bool) {
+func (c *client) parsed() (ssetest.Stream, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.seen
@@ -172,7 +173,7 @@ func (c *client) parsed() (sseStream, bool) {
 }
 
 // waitEvents waits for at least n events and returns all so far.
-func (c *client) waitEvents(t *testing.T, n int) []sseEvent {
+func (c *client) waitEvents(t *testing.T, n int) []ssetest.Event {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
@@ -192,7 +193,7 @@ func (c *client) waitEvents(t *testing.T, n int) []sseEvent {
 }
 
 // waitEnd waits for the server to end the stream and returns its events.
-func (c *client) waitEnd(t *testing.T) []sseEvent {
+func (c *client) waitEnd(t *testing.T) []ssetest.Event {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
@@ -221,7 +222,7 @@ type update struct {
 	Name     string        `json:"name"`
 }
 
-func decode(t *testing.T, ev sseEvent) update {
+func decode(t *testing.T, ev ssetest.Event) update {
 	t.Helper()
 	if ev.Type != "order_update" {
 		t.Fatalf("event type %q, want order_update", ev.Type)
@@ -234,7 +235,7 @@ func decode(t *testing.T, ev sseEvent) update {
 }
 
 // seqs lists the ids of events, checking that each id is its data's seq.
-func seqs(t *testing.T, events []sseEvent) []int {
+func seqs(t *testing.T, events []ssetest.Event) []int {
 	t.Helper()
 	var out []int
 	for _, ev := range events {
@@ -740,7 +741,7 @@ func TestNewStreamsWhileTheDatabaseIsDownGet200(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 			t.Errorf("%s: %d %s, want 200 text/event-stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
-		if s := parseSSE(body); s.Retry <= 0 || len(s.Events) != 0 {
+		if s := ssetest.Parse(body); s.Retry <= 0 || len(s.Events) != 0 {
 			t.Errorf("%s: retry %d and %d events, want a retry and no events", path, s.Retry, len(s.Events))
 		}
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"github.com/ordertracker/ordertracker/internal/sse"
 	"strconv"
 	"time"
 
@@ -67,7 +68,7 @@ func encodeFrame(dst []byte, id int64, v any) []byte {
 	if err != nil {
 		panic("encode order event: " + err.Error()) // plain structs of strings, numbers and times cannot fail
 	}
-	frame, err := appendEvent(dst, strconv.FormatInt(id, 10), eventName, data)
+	frame, err := sse.AppendEvent(dst, strconv.FormatInt(id, 10), eventName, data)
 	if err != nil {
 		panic("encode order event: " + err.Error()) // a number and a constant are never refused
 	}

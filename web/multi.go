@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ordertracker/ordertracker/internal/sse"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -223,7 +224,7 @@ func (m *multiStream) frame(dst []byte, ev orders.Event) []byte {
 	if err != nil {
 		panic("encode order event: " + err.Error()) // strings, numbers and times cannot fail
 	}
-	frame, err := appendEvent(dst, m.id(), eventName, data)
+	frame, err := sse.AppendEvent(dst, m.id(), eventName, data)
 	if err != nil {
 		panic("encode order event: " + err.Error()) // digits, dots and a constant are never refused
 	}
@@ -238,7 +239,7 @@ func (m *multiStream) unknownFrame(dst []byte, token string) []byte {
 	if err != nil {
 		panic("encode unknown order: " + err.Error())
 	}
-	frame, err := appendEvent(dst, "", unknownEventName, data)
+	frame, err := sse.AppendEvent(dst, "", unknownEventName, data)
 	if err != nil {
 		panic("encode unknown order: " + err.Error())
 	}

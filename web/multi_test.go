@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ordertracker/ordertracker/internal/sse/ssetest"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -60,7 +61,7 @@ type multiEvent struct {
 
 func (e multiEvent) String() string { return fmt.Sprintf("%s#%d@%s", e.token[:4], e.seq, e.id) }
 
-func readMulti(t *testing.T, events []sseEvent) []multiEvent {
+func readMulti(t *testing.T, events []ssetest.Event) []multiEvent {
 	t.Helper()
 	var out []multiEvent
 	for _, ev := range events {

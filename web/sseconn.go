@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/ordertracker/ordertracker/internal/sse"
 	"net"
 	"net/http"
 	"strconv"
@@ -111,7 +112,7 @@ func (c *sseConn) flush(sh *shard) {
 // Chunks of the chunked transfer coding that the attached streams' responses
 // use: each write is one chunk.
 var (
-	heartbeatChunk = chunk(appendComment(nil, "heartbeat"))
+	heartbeatChunk = chunk(sse.AppendComment(nil, "heartbeat"))
 	endChunk       = []byte("0\r\n\r\n")
 )
 

@@ -1,10 +1,10 @@
-package web
+package sse
 
 import (
 	"bytes"
 	"errors"
+	"github.com/ordertracker/ordertracker/internal/sse/ssetest"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,18 +108,18 @@ func TestAppendEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := []byte("keep")
-			got, err := appendEvent(prefix, tt.id, tt.event, []byte(tt.data))
+			got, err := AppendEvent(prefix, tt.id, tt.event, []byte(tt.data))
 			if err != nil {
-				t.Fatalf("appendEvent: %v", err)
+				t.Fatalf("AppendEvent: %v", err)
 			}
 			if !bytes.HasPrefix(got, prefix) {
-				t.Fatalf("appendEvent dropped dst: got %q", got)
+				t.Fatalf("AppendEvent dropped dst: got %q", got)
 			}
 			if got, want := string(got[len(prefix):]), tt.wire; got != want {
 				t.Errorf("wire:\ngot  %q\nwant %q", got, want)
 			}
-			s := parseSSE(got[len(prefix):])
-			want := []sseEvent{{Type: tt.wantType, Data: tt.wantData, LastEventID: tt.wantLastEvent}}
+			s := ssetest.Parse(got[len(prefix):])
+			want := []ssetest.Event{{Type: tt.wantType, Data: tt.wantData, LastEventID: tt.wantLastEvent}}
 			if !reflect.DeepEqual(s.Events, want) {
 				t.Errorf("parsed events:\ngot  %+q\nwant %+q", s.Events, want)
 			}
@@ -146,9 +146,9 @@ func TestAppendEventRefusesUnsafeFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+" is refused", func(t *testing.T) {
 			dst := []byte("keep")
-			got, err := appendEvent(dst, tt.id, tt.event, []byte("data"))
-			if !errors.Is(err, errFieldBreak) {
-				t.Fatalf("err = %v, want errFieldBreak", err)
+			got, err := AppendEvent(dst, tt.id, tt.event, []byte("data"))
+			if !errors.Is(err, ErrFieldBreak) {
+				t.Fatalf("err = %v, want ErrFieldBreak", err)
 			}
 			if strings.ContainsAny(err.Error(), "\r\n\x00") {
 				t.Errorf("error message %q holds the raw value; it must be quoted for logs", err)
@@ -174,11 +174,11 @@ func TestAppendRetry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := appendRetry([]byte("keep"), tt.d)
+			got := AppendRetry([]byte("keep"), tt.d)
 			if got, want := string(got), "keep"+tt.wire; got != want {
 				t.Errorf("wire: got %q, want %q", got, want)
 			}
-			s := parseSSE(got[len("keep"):])
+			s := ssetest.Parse(got[len("keep"):])
 			if s.Retry != tt.wantRetry || len(s.Events) != 0 {
 				t.Errorf("parsed: got retry %d and %d events, want retry %d and none", s.Retry, len(s.Events), tt.wantRetry)
 			}
@@ -205,20 +205,20 @@ func TestAppendComment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := appendComment([]byte("keep"), tt.text)
+			got := AppendComment([]byte("keep"), tt.text)
 			if got, want := string(got), "keep"+tt.wire; got != want {
 				t.Errorf("wire: got %q, want %q", got, want)
 			}
 			// After a real event, the comment must change nothing: no event, no
 			// retry, and the last event ID of the next event is still the old one.
-			stream, err := appendEvent(nil, "1", "", []byte("before"))
+			stream, err := AppendEvent(nil, "1", "", []byte("before"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			stream = appendComment(stream, tt.text)
-			stream, _ = appendEvent(stream, "", "", []byte("after"))
-			s := parseSSE(stream)
-			want := []sseEvent{
+			stream = AppendComment(stream, tt.text)
+			stream, _ = AppendEvent(stream, "", "", []byte("after"))
+			s := ssetest.Parse(stream)
+			want := []ssetest.Event{
 				{Type: "message", Data: "before", LastEventID: "1"},
 				{Type: "message", Data: "after", LastEventID: "1"},
 			}
@@ -238,19 +238,19 @@ func TestSSEParserFollowsSpec(t *testing.T) {
 	tests := []struct {
 		name      string
 		stream    string
-		want      []sseEvent
+		want      []ssetest.Event
 		wantRetry int
 	}{
 		{
 			name:   "the spec's stock ticker example is one event with three lines",
 			stream: "data: YHOO\ndata: +2\ndata: 10\n\n",
-			want:   []sseEvent{{Type: "message", Data: "YHOO\n+2\n10"}},
+			want:   []ssetest.Event{{Type: "message", Data: "YHOO\n+2\n10"}},
 		},
 		{
 			name: "the spec's example with ids resets the id and keeps one extra space",
 			stream: ": test stream\n\ndata: first event\nid: 1\n\n" +
 				"data:second event\nid\n\ndata:  third event\n\n",
-			want: []sseEvent{
+			want: []ssetest.Event{
 				{Type: "message", Data: "first event", LastEventID: "1"},
 				{Type: "message", Data: "second event"},
 				{Type: "message", Data: " third event"},
@@ -259,27 +259,27 @@ func TestSSEParserFollowsSpec(t *testing.T) {
 		{
 			name:   "the spec's example with empty data fires two events and discards the unfinished one",
 			stream: "data\n\ndata\ndata\n\ndata:",
-			want:   []sseEvent{{Type: "message"}, {Type: "message", Data: "\n"}},
+			want:   []ssetest.Event{{Type: "message"}, {Type: "message", Data: "\n"}},
 		},
 		{
 			name:   "the spec's example with and without a space after the colon",
 			stream: "data:test\n\ndata: test\n\n",
-			want:   []sseEvent{{Type: "message", Data: "test"}, {Type: "message", Data: "test"}},
+			want:   []ssetest.Event{{Type: "message", Data: "test"}, {Type: "message", Data: "test"}},
 		},
 		{
 			name:   "a leading BOM is ignored, and CR and CRLF end lines",
 			stream: "\uFEFFevent: a\rdata: 1\r\n\r\n",
-			want:   []sseEvent{{Type: "a", Data: "1"}},
+			want:   []ssetest.Event{{Type: "a", Data: "1"}},
 		},
 		{
 			name:   "an id with NUL is ignored and the old one kept",
 			stream: "id: 1\ndata: a\n\nid: 2\x00\ndata: b\n\n",
-			want:   []sseEvent{{Type: "message", Data: "a", LastEventID: "1"}, {Type: "message", Data: "b", LastEventID: "1"}},
+			want:   []ssetest.Event{{Type: "message", Data: "a", LastEventID: "1"}, {Type: "message", Data: "b", LastEventID: "1"}},
 		},
 		{
 			name:   "an event type does not outlive its event",
 			stream: "event: a\ndata: 1\n\nevent: b\n\ndata: 2\n\n",
-			want:   []sseEvent{{Type: "a", Data: "1"}, {Type: "message", Data: "2"}},
+			want:   []ssetest.Event{{Type: "a", Data: "1"}, {Type: "message", Data: "2"}},
 		},
 		{
 			name:      "retry counts only when all digits",
@@ -289,12 +289,12 @@ func TestSSEParserFollowsSpec(t *testing.T) {
 		{
 			name:   "bytes are decoded like the browser, one U+FFFD per maximal subpart",
 			stream: "data: \xe2\x82\xff\xed\xa0\x80\xf4\x90\n\n",
-			want:   []sseEvent{{Type: "message", Data: strings.Repeat("\uFFFD", 7)}},
+			want:   []ssetest.Event{{Type: "message", Data: strings.Repeat("\uFFFD", 7)}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := parseSSE([]byte(tt.stream))
+			s := ssetest.Parse([]byte(tt.stream))
 			if !reflect.DeepEqual(s.Events, tt.want) {
 				t.Errorf("events:\ngot  %+q\nwant %+q", s.Events, tt.want)
 			}
@@ -326,15 +326,15 @@ func FuzzAppendEvent(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, id, name string, data []byte) {
 		dst := []byte("keep")
-		out, err := appendEvent(dst, id, name, data)
+		out, err := AppendEvent(dst, id, name, data)
 		if unsafe := !safeField(id) || !safeField(name); unsafe {
-			if !errors.Is(err, errFieldBreak) || string(out) != "keep" {
-				t.Fatalf("appendEvent(%q, %q) = %q, %v; want dst unchanged and errFieldBreak", id, name, out, err)
+			if !errors.Is(err, ErrFieldBreak) || string(out) != "keep" {
+				t.Fatalf("AppendEvent(%q, %q) = %q, %v; want dst unchanged and ErrFieldBreak", id, name, out, err)
 			}
 			return
 		}
 		if err != nil {
-			t.Fatalf("appendEvent(%q, %q): %v", id, name, err)
+			t.Fatalf("AppendEvent(%q, %q): %v", id, name, err)
 		}
 		if string(out[:4]) != "keep" {
 			t.Fatalf("dst overwritten: %q", out)
@@ -343,27 +343,27 @@ func FuzzAppendEvent(f *testing.F) {
 		if !utf8.Valid(frame) {
 			t.Errorf("frame is not valid UTF-8: %q", frame)
 		}
-		want := sseEvent{Type: name, Data: normalizeLineBreaks(decodeUTF8(data)), LastEventID: id}
+		want := ssetest.Event{Type: name, Data: normalizeLineBreaks(ssetest.DecodeUTF8(data)), LastEventID: id}
 		if want.Type == "" {
 			want.Type = "message"
 		}
-		if got := parseSSE(frame).Events; len(got) != 1 || got[0] != want {
+		if got := ssetest.Parse(frame).Events; len(got) != 1 || got[0] != want {
 			t.Fatalf("parse(%q):\ngot  %+q\nwant one %+q", frame, got, want)
 		}
 
 		// After an earlier event and a comment made of the same bytes, the frame
 		// still dispatches exactly one more event, and an empty id keeps the old one.
-		stream, _ := appendEvent(nil, "prev", "prev", []byte("p"))
-		stream = appendComment(stream, string(data))
+		stream, _ := AppendEvent(nil, "prev", "prev", []byte("p"))
+		stream = AppendComment(stream, string(data))
 		stream = append(stream, frame...)
 		if want.LastEventID == "" {
 			want.LastEventID = "prev"
 		}
-		s := parseSSE(stream)
+		s := ssetest.Parse(stream)
 		if len(s.Events) != 2 || s.Events[1] != want || s.Retry != -1 {
 			t.Fatalf("parse(%q):\ngot  %+q retry %d\nwant prev then %+q", stream, s.Events, s.Retry, want)
 		}
-		if wantComments := strings.Split(normalizeLineBreaks(decodeUTF8(data)), "\n"); !reflect.DeepEqual(s.Comments, wantComments) {
+		if wantComments := strings.Split(normalizeLineBreaks(ssetest.DecodeUTF8(data)), "\n"); !reflect.DeepEqual(s.Comments, wantComments) {
 			t.Fatalf("comments: got %q, want %q", s.Comments, wantComments)
 		}
 	})
@@ -377,7 +377,7 @@ func BenchmarkAppendEvent(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		dst, err = appendEvent(dst[:0], "1234567", "order_update", data)
+		dst, err = AppendEvent(dst[:0], "1234567", "order_update", data)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -390,134 +390,4 @@ func safeField(s string) bool {
 
 func normalizeLineBreaks(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
-}
-
-// sseEvent is what a browser's MessageEvent carries.
-type sseEvent struct {
-	Type, Data, LastEventID string
-}
-
-// sseStream is what a browser makes of a whole event stream. Retry is -1 when no valid retry
-// field was seen. Comments are kept, with one leading space stripped, only so tests can see them.
-type sseStream struct {
-	Events   []sseEvent
-	Retry    int
-	Comments []string
-}
-
-// parseSSE interprets a complete event stream step by step as WHATWG HTML, "Server-sent events",
-// section "Interpreting an event stream", tells a browser to.
-func parseSSE(b []byte) sseStream {
-	s := sseStream{Retry: -1}
-	var data, eventType strings.Builder
-	var lastEventID string
-	text := strings.TrimPrefix(decodeUTF8(b), "\uFEFF")
-	for {
-		// Lines end with CRLF, a lone CR or a lone LF. Once the end of the
-		// stream is reached, an unfinished line or event is discarded.
-		end := strings.IndexAny(text, "\r\n")
-		if end < 0 {
-			return s
-		}
-		line := text[:end]
-		if strings.HasPrefix(text[end:], "\r\n") {
-			end++
-		}
-		text = text[end+1:]
-
-		switch {
-		case line == "": // dispatch
-			if data.Len() == 0 {
-				eventType.Reset()
-				continue
-			}
-			ev := sseEvent{Type: "message", Data: strings.TrimSuffix(data.String(), "\n"), LastEventID: lastEventID}
-			if eventType.Len() > 0 {
-				ev.Type = eventType.String()
-			}
-			s.Events = append(s.Events, ev)
-			data.Reset()
-			eventType.Reset()
-		case line[0] == ':':
-			s.Comments = append(s.Comments, strings.TrimPrefix(line[1:], " "))
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				eventType.Reset()
-				eventType.WriteString(value)
-			case "data":
-				data.WriteString(value)
-				data.WriteByte('\n')
-			case "id":
-				if !strings.ContainsRune(value, 0) {
-					lastEventID = value
-				}
-			case "retry":
-				// Browsers ignore an empty value, which "only ASCII digits" allows.
-				if value != "" && strings.Trim(value, "0123456789") == "" {
-					if n, err := strconv.Atoi(value); err == nil {
-						s.Retry = n
-					}
-				}
-			}
-		}
-	}
-}
-
-// decodeUTF8 is the WHATWG Encoding Standard's UTF-8 decoder with replacement, written out as its
-// state machine (not Go's, which replaces per byte or per run) so that the tests see what a
-// browser sees. It does not strip a BOM; the event stream parser does that.
-func decodeUTF8(b []byte) string {
-	var out strings.Builder
-	var cp rune
-	needed, seen := 0, 0
-	lower, upper := byte(0x80), byte(0xBF)
-	for i := 0; i < len(b); {
-		c := b[i]
-		if needed == 0 {
-			i++
-			switch {
-			case c <= 0x7F:
-				out.WriteByte(c)
-			case 0xC2 <= c && c <= 0xDF:
-				needed, cp = 1, rune(c&0x1F)
-			case 0xE0 <= c && c <= 0xEF:
-				if c == 0xE0 {
-					lower = 0xA0
-				} else if c == 0xED {
-					upper = 0x9F
-				}
-				needed, cp = 2, rune(c&0xF)
-			case 0xF0 <= c && c <= 0xF4:
-				if c == 0xF0 {
-					lower = 0x90
-				} else if c == 0xF4 {
-					upper = 0x8F
-				}
-				needed, cp = 3, rune(c&0x7)
-			default:
-				out.WriteRune(utf8.RuneError)
-			}
-			continue
-		}
-		if c < lower || c > upper {
-			// Error: reset, and read c again as the start of a new sequence.
-			cp, needed, seen, lower, upper = 0, 0, 0, 0x80, 0xBF
-			out.WriteRune(utf8.RuneError)
-			continue
-		}
-		i++
-		lower, upper = 0x80, 0xBF
-		cp = cp<<6 | rune(c&0x3F)
-		if seen++; seen == needed {
-			out.WriteRune(cp)
-			cp, needed, seen = 0, 0, 0
-		}
-	}
-	if needed != 0 {
-		out.WriteRune(utf8.RuneError)
-	}
-	return out.String()
 }

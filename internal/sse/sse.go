@@ -1,4 +1,7 @@
-package web
+// Package sse encodes Server-Sent Events frames exactly as browsers parse
+// them, so that nothing a caller passes in can end a line early and smuggle
+// in a field of its own.
+package sse
 
 import (
 	"bytes"
@@ -13,11 +16,11 @@ import (
 // events"). Every frame ends with a blank line, so frames can be written back to back in any order,
 // and nothing a caller passes in can end a line early and smuggle in a field of its own.
 
-// errFieldBreak reports an id or event name that cannot be sent as one SSE field: it holds CR or LF
+// ErrFieldBreak reports an id or event name that cannot be sent as one SSE field: it holds CR or LF
 // (which would end the line and start a field chosen by the value), or NUL, or is not valid UTF-8.
-var errFieldBreak = errors.New("sse field holds CR, LF, NUL or invalid UTF-8")
+var ErrFieldBreak = errors.New("sse field holds CR, LF, NUL or invalid UTF-8")
 
-// appendEvent appends one event to dst: an "id:" and an "event:" line when id and name are not
+// AppendEvent appends one event to dst: an "id:" and an "event:" line when id and name are not
 // empty, then the data, then the blank line that makes the browser dispatch it. An empty name
 // leaves the browser's default type, "message"; an empty id leaves its last event ID as it was.
 //
@@ -27,10 +30,10 @@ var errFieldBreak = errors.New("sse field holds CR, LF, NUL or invalid UTF-8")
 // in data is replaced with U+FFFD the way the browser's decoder would replace it, so the bytes sent
 // are the text received. NUL is legal in data and passes through.
 //
-// An unsafe id or name (see errFieldBreak) is refused and nothing is appended. NUL is refused
+// An unsafe id or name (see ErrFieldBreak) is refused and nothing is appended. NUL is refused
 // because the browser silently ignores an id field holding one, which would break resume without
 // an error; names follow the same rule, as a NUL in a name is never meant.
-func appendEvent(dst []byte, id, name string, data []byte) ([]byte, error) {
+func AppendEvent(dst []byte, id, name string, data []byte) ([]byte, error) {
 	if err := checkField("id", id); err != nil {
 		return dst, err
 	}
@@ -48,30 +51,30 @@ func appendEvent(dst []byte, id, name string, data []byte) ([]byte, error) {
 	return append(appendLines(dst, "data: ", data), '\n'), nil
 }
 
-// checkField returns errFieldBreak, wrapped, if value cannot be sent as the named field.
+// checkField returns ErrFieldBreak, wrapped, if value cannot be sent as the named field.
 func checkField(field, value string) error {
 	ok := utf8.ValidString(value)
 	for i := 0; ok && i < len(value); i++ {
 		ok = value[i] != '\r' && value[i] != '\n' && value[i] != 0
 	}
 	if !ok {
-		return fmt.Errorf("event %s %q: %w", field, value, errFieldBreak)
+		return fmt.Errorf("event %s %q: %w", field, value, ErrFieldBreak)
 	}
 	return nil
 }
 
-// appendRetry appends a frame telling the browser to wait d before reconnecting. The browser
+// AppendRetry appends a frame telling the browser to wait d before reconnecting. The browser
 // ignores a retry value that is not all digits, so a negative d is sent as 0.
-func appendRetry(dst []byte, d time.Duration) []byte {
+func AppendRetry(dst []byte, d time.Duration) []byte {
 	dst = append(dst, "retry: "...)
 	dst = strconv.AppendInt(dst, max(d.Milliseconds(), 0), 10)
 	return append(dst, "\n\n"...)
 }
 
-// appendComment appends text as a comment frame, which the browser ignores; it serves as a
+// AppendComment appends text as a comment frame, which the browser ignores; it serves as a
 // heartbeat that keeps proxies from closing an idle stream. Each line of text becomes a comment
 // line of its own, so a line break in text can never start a field.
-func appendComment(dst []byte, text string) []byte {
+func AppendComment(dst []byte, text string) []byte {
 	return append(appendLines(dst, ": ", []byte(text)), '\n')
 }
 
