@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,18 +17,18 @@ import (
 
 // orderJSON is an order as the JSON API shows it.
 type orderJSON struct {
-	Token       string           `json:"token"`
-	Status      orders.Status    `json:"status"`
-	Label       string           `json:"label"`
-	Seq         int              `json:"seq"`
-	Name        string           `json:"name"`
-	Items       []orders.Item    `json:"items"`
-	TotalCents  int              `json:"total_cents"`
-	CreatedAt   time.Time        `json:"created_at"`
-	UpdatedAt   time.Time        `json:"updated_at"`
-	TrackingURL string           `json:"tracking_url"`
-	EventsURL   string           `json:"events_url"`
-	Events      []orderEventJSON `json:"events,omitempty"`
+	Token       string               `json:"token"`
+	Status      orders.Status        `json:"status"`
+	Label       string               `json:"label"`
+	Seq         int                  `json:"seq"`
+	Name        string               `json:"name"`
+	Items       []orders.Item        `json:"items"`
+	TotalCents  int                  `json:"total_cents"`
+	CreatedAt   time.Time            `json:"created_at"`
+	UpdatedAt   time.Time            `json:"updated_at"`
+	TrackingURL string               `json:"tracking_url"`
+	EventsURL   string               `json:"events_url"`
+	Events      []stream.OrderUpdate `json:"events,omitempty"`
 }
 
 func newOrderJSON(o orders.Order, events []orders.Event) orderJSON {
@@ -45,7 +46,7 @@ func newOrderJSON(o orders.Order, events []orders.Event) orderJSON {
 		EventsURL:   "/orders/" + o.Token + "/events",
 	}
 	for _, ev := range events {
-		j.Events = append(j.Events, newOrderEventJSON(ev))
+		j.Events = append(j.Events, stream.NewOrderUpdate(ev))
 	}
 	return j
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/ordertracker/ordertracker/internal/sse"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -92,7 +93,7 @@ func handleOrderEvents(store orderEvents, hub *Hub, cfg StreamConfig, log *slog.
 		}
 		last := int(cursor)
 		for _, ev := range backlog {
-			if s.write(encodeOrderEvent(s.buf[:0], ev)) != nil {
+			if s.write(stream.AppendOrderFrame(s.buf[:0], ev)) != nil {
 				return
 			}
 			hub.sent.Inc()
@@ -169,7 +170,7 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 			}
 			last = 0
 			for _, ev := range snapshot {
-				if s.write(encodeStaffEvent(s.buf[:0], ev)) != nil {
+				if s.write(stream.AppendStaffFrame(s.buf[:0], ev)) != nil {
 					return
 				}
 				hub.sent.Inc()
@@ -186,7 +187,7 @@ func handleStaffEvents(store staffEvents, hub *Hub, cfg StreamConfig, log *slog.
 				return
 			}
 			for _, ev := range page {
-				if s.write(encodeStaffEvent(s.buf[:0], ev)) != nil {
+				if s.write(stream.AppendStaffFrame(s.buf[:0], ev)) != nil {
 					return
 				}
 				hub.sent.Inc()
@@ -228,8 +229,8 @@ func streamCursor(r *http.Request) (int64, bool) {
 	return n, true
 }
 
-// A stream writes frames to one client.
-type stream struct {
+// A liveResponse writes frames to one client.
+type liveResponse struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
 	cfg StreamConfig
@@ -238,8 +239,8 @@ type stream struct {
 }
 
 // startStream sends the headers and the retry frame.
-func startStream(w http.ResponseWriter, cfg StreamConfig, hub *Hub) *stream {
-	s := &stream{w: w, rc: http.NewResponseController(w), cfg: cfg, hub: hub, buf: make([]byte, 0, 512)}
+func startStream(w http.ResponseWriter, cfg StreamConfig, hub *Hub) *liveResponse {
+	s := &liveResponse{w: w, rc: http.NewResponseController(w), cfg: cfg, hub: hub, buf: make([]byte, 0, 512)}
 	// The server's read deadline would otherwise end a long stream.
 	_ = s.rc.SetReadDeadline(time.Time{})
 	h := w.Header()
@@ -252,7 +253,7 @@ func startStream(w http.ResponseWriter, cfg StreamConfig, hub *Hub) *stream {
 }
 
 // send writes one frame and flushes it.
-func (s *stream) send(frame []byte) error {
+func (s *liveResponse) send(frame []byte) error {
 	if err := s.write(frame); err != nil {
 		return err
 	}
@@ -261,7 +262,7 @@ func (s *stream) send(frame []byte) error {
 
 // write buffers one frame, within the write timeout: the response's buffer
 // writes through to the connection when it fills.
-func (s *stream) write(frame []byte) error {
+func (s *liveResponse) write(frame []byte) error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 		return err
 	}
@@ -270,7 +271,7 @@ func (s *stream) write(frame []byte) error {
 }
 
 // flush sends what is buffered to the client now.
-func (s *stream) flush() error {
+func (s *liveResponse) flush() error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 		return err
 	}
@@ -283,7 +284,7 @@ func (s *stream) flush() error {
 // handed over: its connection is taken from net/http (hijacked), which
 // frees net/http's goroutines and buffers for it, and its chunked body goes
 // on chunk by chunk. The handler must return at once when it did.
-func (s *stream) attach(r *http.Request, sub *subscription, last int64) bool {
+func (s *liveResponse) attach(r *http.Request, sub *subscription, last int64) bool {
 	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || r.Context().Err() != nil {
 		return false
 	}
@@ -302,7 +303,7 @@ func (s *stream) attach(r *http.Request, sub *subscription, last int64) bool {
 // follow sends the live frames that pick chooses, and heartbeats, until
 // pick says done, the hub drops the subscription, a write fails, or ctx
 // ends (the client left or the server is shutting down).
-func (s *stream) follow(ctx context.Context, sub *subscription, pick func(*delivery) (frame []byte, done bool)) {
+func (s *liveResponse) follow(ctx context.Context, sub *subscription, pick func(*delivery) (frame []byte, done bool)) {
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	for {
@@ -348,7 +349,7 @@ func (s *stream) follow(ctx context.Context, sub *subscription, pick func(*deliv
 
 // abandon ends a stream that failed after its headers went out. The client
 // reconnects after the retry delay and resumes from its last event id.
-func (s *stream) abandon(log *slog.Logger, err error) {
+func (s *liveResponse) abandon(log *slog.Logger, err error) {
 	log.Warn("stream ended early", "err", err)
 	_ = s.send(sse.AppendComment(s.buf[:0], "interrupted; reconnect to resume"))
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"log/slog"
 	"net"
 	"net/http"
@@ -147,14 +148,14 @@ type delivery struct {
 // orderFrame is the frame of the event for streams of its order (id: the
 // order's seq).
 func (d *delivery) orderFrame() []byte {
-	d.orderOnce.Do(func() { d.order = encodeOrderEvent(nil, d.event) })
+	d.orderOnce.Do(func() { d.order = stream.AppendOrderFrame(nil, d.event) })
 	return d.order
 }
 
 // staffFrame is the frame of the event for streams of all orders (id: the
 // position).
 func (d *delivery) staffFrame() []byte {
-	d.staffOnce.Do(func() { d.staff = encodeStaffEvent(nil, d.event) })
+	d.staffOnce.Do(func() { d.staff = stream.AppendStaffFrame(nil, d.event) })
 	return d.staff
 }
 

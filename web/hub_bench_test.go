@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"io"
 	"net"
 	"net/http"
@@ -162,7 +163,7 @@ func BenchmarkEncodeStaffEvent(b *testing.B) {
 	var dst []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		dst = encodeStaffEvent(dst[:0], ev)
+		dst = stream.AppendStaffFrame(dst[:0], ev)
 	}
 	b.SetBytes(int64(len(dst)))
 }
@@ -173,7 +174,7 @@ func BenchmarkEncodeOrderEvent(b *testing.B) {
 	var dst []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		dst = encodeOrderEvent(dst[:0], ev)
+		dst = stream.AppendOrderFrame(dst[:0], ev)
 	}
 	b.SetBytes(int64(len(dst)))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ordertracker/ordertracker/internal/sse"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -220,11 +221,11 @@ func (m *multiStream) id() string {
 
 // frame appends the frame of ev, whose order's cursor is already moved on.
 func (m *multiStream) frame(dst []byte, ev orders.Event) []byte {
-	data, err := json.Marshal(newOrderEventJSON(ev))
+	data, err := json.Marshal(stream.NewOrderUpdate(ev))
 	if err != nil {
 		panic("encode order event: " + err.Error()) // strings, numbers and times cannot fail
 	}
-	frame, err := sse.AppendEvent(dst, m.id(), eventName, data)
+	frame, err := sse.AppendEvent(dst, m.id(), stream.EventName, data)
 	if err != nil {
 		panic("encode order event: " + err.Error()) // digits, dots and a constant are never refused
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -169,8 +170,8 @@ func handleStaffCancel(store staffOrders, sessions *staffSessions, log *slog.Log
 // reason, with the same statuses.
 func handleStaffMove(store staffOrders, sessions *staffSessions, log *slog.Logger, m move) http.Handler {
 	type moved struct {
-		Message string         `json:"message"`
-		Order   staffEventJSON `json:"order"`
+		Message string             `json:"message"`
+		Order   stream.StaffUpdate `json:"order"` // as the stream shows it, so the script treats the answer to its click like an event
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -207,7 +208,7 @@ func handleStaffMove(store staffOrders, sessions *staffSessions, log *slog.Logge
 		}
 		message := fmt.Sprintf("%s’s order is now %s.", ev.CustomerName, lower(ev.Status))
 		if wantsJSON(r) {
-			writeJSON(w, http.StatusOK, moved{Message: message, Order: newStaffEventJSON(ev)})
+			writeJSON(w, http.StatusOK, moved{Message: message, Order: stream.NewStaffUpdate(ev)})
 			return
 		}
 		sessions.flash(ctx, message)
@@ -222,16 +223,4 @@ func lower(s orders.Status) string { return strings.ToLower(s.Label()) }
 // JSON, rather than from a plain form.
 func wantsJSON(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Accept"), "application/json")
-}
-
-// newStaffEventJSON is ev as the stream of all orders shows it, so that the
-// script handles the answer to its own click exactly like an event.
-func newStaffEventJSON(ev orders.Event) staffEventJSON {
-	return staffEventJSON{
-		orderEventJSON: newOrderEventJSON(ev),
-		Position:       ev.Position,
-		Name:           ev.CustomerName,
-		Items:          ev.Items,
-		TotalCents:     ev.TotalCents,
-	}
 }
