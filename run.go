@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordertracker/ordertracker/internal/loadgen"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/migrations"
 	"github.com/ordertracker/ordertracker/orders"
 	"github.com/ordertracker/ordertracker/web"
@@ -91,13 +92,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		g.Go(func() error { return worker.Run(ctx) })
 	}
 	if command == "" || command == "web" {
-		hub := web.NewHub(web.HubOptions{MaxStreams: cfg.maxStreams, Logger: log})
+		hub := stream.NewHub(stream.Options{Heartbeat: cfg.heartbeat, Retry: cfg.retry, MaxStreams: cfg.maxStreams, Logger: log})
 		listener.Handle(hub.Publish)
 		staff := staffConfig(cfg, stdout)
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 		g.Go(func() error { return expireSessions(ctx, pool, log) })
 		handler := web.NewHandler(store, hub, readinessChecks(pool, listener), web.Config{
-			Streams: web.StreamConfig{Heartbeat: cfg.heartbeat, Retry: cfg.retry},
 			Metrics: newRegistry(store, listener, worker),
 			Staff:   staff,
 		}, log)
@@ -145,14 +145,17 @@ func staffConfig(cfg config, stdout io.Writer) web.StaffConfig {
 	return staff
 }
 
-// serve runs the HTTP server until ctx is done, then shuts it down: streams
-// first (their request contexts end at once), then everything else within
-// the shutdown timeout.
-func serve(ctx context.Context, cfg config, handler http.Handler, hub *web.Hub, stdout io.Writer, log *slog.Logger) error {
+// serve runs the HTTP server until ctx is done, then shuts it down: the
+// event streams first, which the hub ends (they would otherwise keep the
+// server waiting for hours), then everything else within the shutdown
+// timeout.
+func serve(ctx context.Context, cfg config, handler http.Handler, hub *stream.Hub, stdout io.Writer, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	// Streams that stay with net/http (HTTP/2) end when their request's
+	// context does; this one ends once the hub has drained.
 	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
 	srv := &http.Server{
@@ -164,7 +167,6 @@ func serve(ctx context.Context, cfg config, handler http.Handler, hub *web.Hub, 
 		BaseContext: func(net.Listener) context.Context { return streams },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	hub.EndStreamsWith(srv)
 	fmt.Fprintf(stdout, "Listening on http://%s\n", displayAddr(ln.Addr()))
 
 	errc := make(chan error, 1)
@@ -175,9 +177,10 @@ func serve(ctx context.Context, cfg config, handler http.Handler, hub *web.Hub, 
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.shutdownGrace)
-	endStreams()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
 	defer cancel()
+	hub.Drain(shutdownCtx, 0)
+	endStreams()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shut down http: %w", err)

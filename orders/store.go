@@ -298,3 +298,23 @@ func (s *Store) Latest(ctx context.Context, limit int) ([]Event, error) {
 	}
 	return events, nil
 }
+
+// EventsOf returns, in one query, the events of the orders with the given
+// tokens after the sequence number after[i] for tokens[i] (nil: none), and
+// with them each order's latest event even when it is not after its
+// cursor, in position order: a stream of several orders connects with it,
+// and learns from it which tokens name an order and which orders have
+// ended. Tokens that name no order have no events.
+func (s *Store) EventsOf(ctx context.Context, tokens []string, after []*int) ([]Event, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+eventColumns+`
+		FROM unnest($1::text[], $2::int[]) AS c(token, after)
+		JOIN orders o ON o.token = c.token
+		JOIN order_events e ON e.order_id = o.id AND (e.seq > c.after OR e.seq = o.seq)
+		ORDER BY e.position`, tokens, after)
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read the events of %d orders: %w", len(tokens), err)
+	}
+	return events, nil
+}

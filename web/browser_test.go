@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -43,8 +44,9 @@ const browserWait = 20 * time.Second
 // browserApp is the whole application for a browser to use.
 type browserApp struct {
 	fixtures
-	hub    *Hub
+	hub    *stream.Hub
 	server *httptest.Server
+	conns  *cuttable
 	// startWorker starts the worker (once). Tests start it when the page is
 	// live, so that every step after the first arrives while they watch.
 	startWorker func()
@@ -67,20 +69,23 @@ func newBrowserApp(t *testing.T) *browserApp {
 		fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: orders.StageDurations{
 			Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage,
 		}})},
-		hub: NewHub(HubOptions{Logger: quiet}),
+		hub: stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet}),
 	}
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	_, a.startWorker = runListener(t, pool.Config().ConnConfig, a.hub, worker)
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, a.hub.Publish, worker)
 
-	handler := NewHandler(a.store, a.hub, nil, Config{Streams: StreamConfig{Retry: 500 * time.Millisecond}}, quiet)
-	a.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := NewHandler(a.store, a.hub, nil, Config{}, quiet)
+	a.server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.requests = append(a.requests, seenRequest{path: r.URL.Path, lastEventID: r.Header.Get("Last-Event-ID")})
 		a.mu.Unlock()
 		handler.ServeHTTP(w, r)
 	}))
+	a.conns = newCuttable(a.server.Listener)
+	a.server.Listener = a.conns
+	a.server.Start()
 	t.Cleanup(func() {
-		a.server.CloseClientConnections()
+		a.conns.cut()
 		a.server.Close()
 	})
 	return a
@@ -521,7 +526,7 @@ func TestBrowserResumesAfterADroppedConnection(t *testing.T) {
 		// Cut every connection, as a network failure or a server restart
 		// would, and move on before the browser is back (the retry delay
 		// is half a second).
-		a.server.CloseClientConnections()
+		a.conns.cut()
 		a.advance(t, o, orders.Cooking)
 		tb.waitFor(t, "the step made while away arrives", jsStatus+` === 'Out for delivery'`)
 		a.advance(t, o, orders.OutForDelivery)

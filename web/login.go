@@ -74,7 +74,7 @@ func handleStaffLogin(password string, sessions *staffSessions, limiter *ratelim
 			return
 		}
 		if err := sessions.signIn(r.Context()); err != nil {
-			sessionUnavailable(w, r, StreamConfig{}, log, err)
+			sessions.unavailable(w, r, err)
 			return
 		}
 		log.Info("staff signed in", "client", client)
@@ -87,7 +87,7 @@ func handleStaffLogin(password string, sessions *staffSessions, limiter *ratelim
 func handleStaffLogout(sessions *staffSessions, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.signOut(r.Context()); err != nil {
-			sessionUnavailable(w, r, StreamConfig{}, log, err)
+			sessions.unavailable(w, r, err)
 			return
 		}
 		http.Redirect(w, r, "/staff/login", http.StatusSeeOther)

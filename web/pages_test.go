@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 	"github.com/ordertracker/ordertracker/static"
 )
@@ -31,7 +32,7 @@ type pagesApp struct {
 func newPagesApp(t *testing.T) *pagesApp {
 	t.Helper()
 	store := orders.NewStore(pgtest.NewPool(t), orders.Options{})
-	server := httptest.NewServer(NewHandler(store, NewHub(HubOptions{Logger: quiet}), nil, Config{}, quiet))
+	server := httptest.NewServer(NewHandler(store, stream.NewHub(stream.Options{Logger: quiet}), nil, Config{}, quiet))
 	t.Cleanup(server.Close)
 	client := server.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -455,7 +456,7 @@ func TestTrackingPageShowsNothingPastItsSequenceNumber(t *testing.T) {
 	}}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/orders/"+o.Token, nil)
-	NewHandler(moving, NewHub(HubOptions{Logger: quiet}), nil, Config{}, quiet).ServeHTTP(rec, req)
+	NewHandler(moving, stream.NewHub(stream.Options{Logger: quiet}), nil, Config{}, quiet).ServeHTTP(rec, req)
 	p := readPage(t, rec.Result())
 	entries := p.find(func(n *html.Node) bool { return n.Parent != nil && attr(n.Parent, "id") == "timeline" })
 	if seq := attr(p.byID("tracking"), "data-seq"); seq != "1" || len(entries) != 1 {

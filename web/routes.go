@@ -1,5 +1,6 @@
 // Package web is the HTTP side of the order tracker: pages, the JSON API,
-// and the Server-Sent Events streams fed by the Hub.
+// and the Server-Sent Events streams, served by the stream engine
+// (internal/stream).
 package web
 
 import (
@@ -10,12 +11,14 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
 // Store is what the handlers need of orders.Store.
 type Store interface {
 	orderEvents
+	severalOrdersEvents
 	staffEvents
 	pageStore
 	staffOrders
@@ -24,7 +27,6 @@ type Store interface {
 
 // Config is the web side's configuration.
 type Config struct {
-	Streams StreamConfig
 	// Metrics is the registry that /metrics serves; the web side adds its
 	// own collectors and the hub's. Nil means a registry of its own.
 	Metrics *prometheus.Registry
@@ -33,7 +35,7 @@ type Config struct {
 }
 
 // NewHandler returns the whole URL surface of the application.
-func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Logger) http.Handler {
+func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *slog.Logger) http.Handler {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
@@ -50,8 +52,8 @@ func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Log
 	r.Method(http.MethodGet, "/", handleHomePage(log))
 	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, log))
 	r.Method(http.MethodGet, "/orders/{token}", handleTrackingPage(store, log))
-	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub, cfg.Streams, log))
-	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub, cfg.Streams, log))
+	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub))
+	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub))
 	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, log))
 	r.Method(http.MethodGet, "/api/orders/{token}", handleOrderJSON(store, log))
 
@@ -65,14 +67,14 @@ func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Log
 			r.Handle("/*", handleStaffOff(log))
 			return
 		}
-		sessions := newStaffSessions(cfg.Staff, cfg.Streams, log)
+		sessions := newStaffSessions(cfg.Staff, hub.Unavailable, log)
 		r.Use(sessions.loadAndSave)
 		r.Method(http.MethodGet, "/login", handleStaffLoginForm(sessions, log))
 		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, newLoginLimiter(), log))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/", handleStaffBoard(store, sessions, log))
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
-			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub, cfg.Streams, log))
+			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub))
 			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/cancel", handleStaffCancel(store, sessions, log))

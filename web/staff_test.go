@@ -19,6 +19,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -50,15 +51,15 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 		opts.stages = orders.StageDurations{Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage}
 	}
 	a := &staffApp{fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})}}
-	hub := NewHub(HubOptions{Logger: quiet})
+	hub := stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet})
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub, worker)
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub.Publish, worker)
 
 	staff := StaffConfig{Password: testStaffPassword, Sessions: opts.sessions, SecureCookie: opts.secureCookie}
 	if staff.Sessions == nil {
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 	}
-	handler := NewHandler(a.store, hub, nil, Config{Streams: StreamConfig{Retry: 500 * time.Millisecond}, Staff: staff}, quiet)
+	handler := NewHandler(a.store, hub, nil, Config{Staff: staff}, quiet)
 	a.server = httptest.NewUnstartedServer(handler)
 	if opts.tls {
 		a.server.StartTLS()
@@ -69,6 +70,8 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 		a.server.CloseClientConnections()
 		a.server.Close()
 	})
+	// Streams handed over from net/http are the hub's to end.
+	t.Cleanup(func() { hub.Drain(context.Background(), 0) })
 	return a
 }
 
@@ -646,7 +649,7 @@ func TestStaffSessionsDownNeverStopsEventSource(t *testing.T) {
 func TestStaffSideIsOffWithoutAPassword(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := orders.NewStore(pool, orders.Options{})
-	server := httptest.NewServer(NewHandler(store, NewHub(HubOptions{Logger: quiet}), nil, Config{}, quiet))
+	server := httptest.NewServer(NewHandler(store, stream.NewHub(stream.Options{Logger: quiet}), nil, Config{}, quiet))
 	t.Cleanup(server.Close)
 	for _, c := range []struct{ method, path string }{
 		{http.MethodGet, "/staff"},

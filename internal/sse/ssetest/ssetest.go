@@ -4,6 +4,8 @@
 package ssetest
 
 import (
+	"bufio"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -138,3 +140,93 @@ func DecodeUTF8(b []byte) string {
 	}
 	return out.String()
 }
+
+// A Reader reads an event stream as it arrives, one event or comment at a
+// time, the way a browser's EventSource does: fields accumulate until a
+// blank line dispatches them.
+type Reader struct {
+	br          *bufio.Reader
+	lastEventID string
+	// Retry is the last valid retry field seen, -1 before any.
+	Retry int
+}
+
+// NewReader returns a Reader of r, which must be UTF-8 (the encoder's
+// output always is).
+func NewReader(r io.Reader) *Reader { return &Reader{br: bufio.NewReader(r), Retry: -1} }
+
+// A Frame is what one call to Next read: an event, or a comment.
+type Frame struct {
+	Event   Event
+	Comment string
+	// IsComment tells a comment from an event.
+	IsComment bool
+}
+
+// Next reads until an event is dispatched or a comment line is read. At
+// the end of the stream it returns io.EOF; an unfinished event is
+// discarded, as a browser discards it.
+func (r *Reader) Next() (Frame, error) {
+	var data, eventType strings.Builder
+	hasData := false
+	for {
+		line, err := r.br.ReadString('\n')
+		if err != nil {
+			if err == io.EOF && line != "" {
+				err = io.ErrUnexpectedEOF
+			}
+			return Frame{}, err
+		}
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		switch {
+		case line == "":
+			if !hasData {
+				eventType.Reset()
+				continue
+			}
+			ev := Event{Type: "message", Data: strings.TrimSuffix(data.String(), "\n"), LastEventID: r.lastEventID}
+			if eventType.Len() > 0 {
+				ev.Type = eventType.String()
+			}
+			return Frame{Event: ev}, nil
+		case line[0] == ':':
+			return Frame{Comment: strings.TrimPrefix(line[1:], " "), IsComment: true}, nil
+		default:
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				eventType.Reset()
+				eventType.WriteString(value)
+			case "data":
+				hasData = true
+				data.WriteString(value)
+				data.WriteByte('\n')
+			case "id":
+				if !strings.ContainsRune(value, 0) {
+					r.lastEventID = value
+				}
+			case "retry":
+				if value != "" && strings.Trim(value, "0123456789") == "" {
+					if n, err := strconv.Atoi(value); err == nil {
+						r.Retry = n
+					}
+				}
+			}
+		}
+	}
+}
+
+// NextEvent reads until an event is dispatched, skipping comments.
+func (r *Reader) NextEvent() (Event, error) {
+	for {
+		f, err := r.Next()
+		if err != nil || !f.IsComment {
+			return f.Event, err
+		}
+	}
+}
+
+// LastEventID is the id a browser would send as Last-Event-ID if it
+// reconnected now.
+func (r *Reader) LastEventID() string { return r.lastEventID }
