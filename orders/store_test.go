@@ -124,38 +124,29 @@ func TestGetUnknownOrMalformedTokensAreNotFound(t *testing.T) {
 	}
 }
 
+// TestEveryLegalMove makes every move of the state machine through the
+// store, the way the application makes it.
 func TestEveryLegalMove(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	tests := []struct {
-		from orders.Status
-		to   orders.Status
-		by   orders.Actor
-	}{
-		{orders.Received, orders.Cooking, orders.ByWorker},
-		{orders.Received, orders.Cooking, orders.ByStaff},
-		{orders.Cooking, orders.OutForDelivery, orders.ByWorker},
-		{orders.Cooking, orders.OutForDelivery, orders.ByStaff},
-		{orders.OutForDelivery, orders.Delivered, orders.ByWorker},
-		{orders.OutForDelivery, orders.Delivered, orders.ByStaff},
-		{orders.Received, orders.Cancelled, orders.ByStaff},
-		{orders.Cooking, orders.Cancelled, orders.ByStaff},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s to %s by %s", tt.from, tt.to, tt.by), func(t *testing.T) {
-			o := orderIn(t, s, tt.from)
+	for _, tt := range orders.Moves {
+		t.Run(fmt.Sprintf("%s to %s by %s", tt.From, tt.To, tt.By), func(t *testing.T) {
+			o := orderIn(t, s, tt.From)
 			var ev orders.Event
 			var err error
-			if tt.to == orders.Cancelled {
-				ev, err = s.Cancel(ctx, o.Token, tt.by)
-			} else {
-				ev, err = s.Advance(ctx, o.Token, tt.from, tt.by)
+			switch next, _ := tt.From.Next(); tt.To {
+			case orders.Cancelled:
+				ev, err = s.Cancel(ctx, o.Token, tt.By)
+			case next:
+				ev, err = s.Advance(ctx, o.Token, tt.From, tt.By)
+			default:
+				t.Fatalf("the store has no method that makes this move")
 			}
 			if err != nil {
 				t.Fatalf("move: %v", err)
 			}
-			if ev.Status != tt.to || ev.Seq != o.Seq+1 || ev.Actor != tt.by || ev.Token != o.Token || ev.Position == 0 {
-				t.Errorf("event = %+v, want %s, seq %d, by %s", ev, tt.to, o.Seq+1, tt.by)
+			if ev.Status != tt.To || ev.Seq != o.Seq+1 || ev.Actor != tt.By || ev.Token != o.Token || ev.Position == 0 {
+				t.Errorf("event = %+v, want %s, seq %d, by %s", ev, tt.To, o.Seq+1, tt.By)
 			}
 			events := history(t, s, o)
 			if len(events) != o.Seq+1 {
@@ -167,11 +158,11 @@ func TestEveryLegalMove(t *testing.T) {
 				}
 			}
 			after, _ := s.Get(ctx, o.Token)
-			if after.Status != tt.to || after.Seq != o.Seq+1 {
-				t.Errorf("order is %s seq %d, want %s seq %d", after.Status, after.Seq, tt.to, o.Seq+1)
+			if after.Status != tt.To || after.Seq != o.Seq+1 {
+				t.Errorf("order is %s seq %d, want %s seq %d", after.Status, after.Seq, tt.To, o.Seq+1)
 			}
-			if tt.to.Terminal() != after.NextMoveAt.IsZero() {
-				t.Errorf("next move at %v for a %s order", after.NextMoveAt, tt.to)
+			if tt.To.Terminal() != after.NextMoveAt.IsZero() {
+				t.Errorf("next move at %v for a %s order", after.NextMoveAt, tt.To)
 			}
 		})
 	}
@@ -229,19 +220,11 @@ func TestStoreRefusesIllegalMoves(t *testing.T) {
 func TestDatabaseRefusesEveryIllegalTransition(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	legal := map[[3]string]bool{
-		{"received", "cooking", "worker"}: true, {"received", "cooking", "staff"}: true,
-		{"cooking", "out_for_delivery", "worker"}: true, {"cooking", "out_for_delivery", "staff"}: true,
-		{"out_for_delivery", "delivered", "worker"}: true, {"out_for_delivery", "delivered", "staff"}: true,
-		{"received", "cancelled", "staff"}: true, {"cooking", "cancelled", "staff"}: true,
-	}
-	all := []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery, orders.Delivered, orders.Cancelled}
-	actors := []orders.Actor{orders.ByCustomer, orders.ByWorker, orders.ByStaff}
 	checked := 0
-	for _, from := range all {
-		for _, to := range all {
-			for _, by := range actors {
-				if legal[[3]string{string(from), string(to), string(by)}] {
+	for _, from := range orders.Statuses {
+		for _, to := range orders.Statuses {
+			for _, by := range orders.Actors {
+				if from.CanMove(to, by) {
 					continue
 				}
 				checked++
@@ -261,8 +244,8 @@ func TestDatabaseRefusesEveryIllegalTransition(t *testing.T) {
 			}
 		}
 	}
-	if checked != 5*5*3-len(legal) {
-		t.Errorf("checked %d illegal moves, want %d", checked, 5*5*3-len(legal))
+	if want := len(orders.Statuses)*len(orders.Statuses)*len(orders.Actors) - len(orders.Moves); checked != want {
+		t.Errorf("checked %d illegal moves, want %d", checked, want)
 	}
 }
 

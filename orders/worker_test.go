@@ -334,6 +334,12 @@ func TestAKilledWorkerLosesNothing(t *testing.T) {
 	if err := <-doomedErr; err == nil {
 		t.Fatal("the doomed worker's transaction succeeded; it should have died")
 	}
+	// The client hears of the death before the backend has rolled back and
+	// let go of its row locks; the backend leaves pg_stat_activity only
+	// after that.
+	waitUntil(t, "the doomed worker's backend is gone", func() bool {
+		return count(t, healthyStore.Pool(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'doomed-worker'`) == 0
+	})
 	if n, err := healthy.AdvanceDue(ctx); err != nil || n != 1 {
 		t.Fatalf("the healthy worker moved %d (%v) after the other died, want 1", n, err)
 	}

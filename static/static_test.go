@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ordertracker/ordertracker/orders"
 )
 
 func TestEveryFileHasAFingerprintedURL(t *testing.T) {
@@ -69,6 +71,23 @@ func TestScriptsNeverTurnDataIntoHTML(t *testing.T) {
 		for i, line := range strings.Split(string(body), "\n") {
 			if sinks.MatchString(line) {
 				t.Errorf("%s:%d: %s", name, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// TestTrackScriptKnowsNoStatus keeps the tracking page's rules on the
+// server: the page renders what to show after every move, and track.js only
+// applies it. A status named in the script would be a rule written twice.
+func TestTrackScriptKnowsNoStatus(t *testing.T) {
+	body, err := files.ReadFile("track.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range orders.Statuses {
+		for i, line := range strings.Split(string(body), "\n") {
+			if strings.Contains(line, "'"+string(s)+"'") || strings.Contains(line, `"`+string(s)+`"`) {
+				t.Errorf("track.js:%d names the status %s: %s", i+1, s, strings.TrimSpace(line))
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -543,6 +544,56 @@ func TestBrowserResumesAfterADroppedConnection(t *testing.T) {
 			t.Errorf("the browser never reconnected with a Last-Event-ID: %+v", a.seen(`^/orders/events$`))
 		}
 	})
+}
+
+// TestBrowserShowsACancelLive watches an order move and then be cancelled,
+// at each stage where staff may cancel it: the stepper, the message and the
+// time must change in place to what the page shows when loaded afresh.
+func TestBrowserShowsACancelLive(t *testing.T) {
+	a := newBrowserApp(t)
+	browser := newBrowser(t)
+	// stepper is what the page shows of the order's progress.
+	const stepper = `[...document.querySelectorAll('#stepper li')].map((li) =>
+		li.className + ' ' + li.querySelector('.step-state').textContent + (li.getAttribute('aria-current') ? ' aria-current' : '')
+	).concat(document.getElementById('status-message').textContent, document.getElementById('when-label').textContent,
+		document.getElementById('when-relative').textContent)`
+	tests := []struct {
+		at    orders.Status
+		steps []string
+	}{
+		{orders.Received, []string{"step step-stopped (cancelled here)", "step step-skipped (skipped)", "step step-skipped (skipped)", "step step-skipped (skipped)"}},
+		{orders.Cooking, []string{"step step-done (done)", "step step-stopped (cancelled here)", "step step-skipped (skipped)", "step step-skipped (skipped)"}},
+	}
+	for _, tt := range tests {
+		t.Run("while "+string(tt.at), func(t *testing.T) {
+			o := a.create(t, "Ada")
+			tb := newTab(t, browser, true)
+			tb.openTracking(t, a, o)
+			tb.markPage(t)
+			if tt.at != orders.Received {
+				a.moveTo(t, o, tt.at)
+				tb.waitFor(t, "the move arrives", jsStatus+` === `+strconv.Quote(tt.at.Label()))
+				if got := eval[[]string](t, tb, stepper); !slices.Contains(got, "step step-current (now) aria-current") || got[len(got)-2] != "Estimated delivery" {
+					t.Errorf("after the move to %s the page shows %q, want its step current and an estimate", tt.at, got)
+				}
+			}
+			if _, err := a.store.Cancel(context.Background(), o.Token, orders.ByStaff); err != nil {
+				t.Fatal(err)
+			}
+			tb.waitFor(t, "the cancel arrives and the stream ends", jsStatus+` === 'Cancelled' && `+jsConnection+` === 'finished'`)
+			tb.checkNotReloaded(t)
+			live := eval[[]string](t, tb, stepper)
+			if !slices.Equal(live[:4], tt.steps) || !strings.Contains(live[4], "cancelled") || live[5] != "Cancelled at" || live[6] != "" {
+				t.Errorf("live, the cancelled order shows %q, want steps %q, a message of the cancel and its time", live, tt.steps)
+			}
+
+			reload := newTab(t, browser, true)
+			reload.do(t, chromedp.Navigate(a.server.URL+"/orders/"+o.Token))
+			if got := eval[[]string](t, reload, stepper); !slices.Equal(got, live) {
+				t.Errorf("loaded afresh, the page shows %q; live it showed %q", got, live)
+			}
+		})
+	}
 }
 
 // TestBrowserEightTabsStayLive opens eight tracking tabs of eight orders in
