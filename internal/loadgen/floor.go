@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -22,10 +22,11 @@ import (
 	"github.com/ordertracker/ordertracker/migrations"
 )
 
-// floorEnv marks a process started by the load generator as the floor: a
-// server that does the least any server must do to deliver an event to
-// every stream of all orders, so that a fan-out run against it measures
-// what the machine allows, in the same session as the real server.
+// runFloor runs the floor: a server that does the least any server must do
+// to deliver an event to every stream of all orders, so that a fan-out run
+// against it measures what the machine allows, in the same session as the
+// real server. -floor starts it, as "loadgen floor", in place of the web
+// process, on addr over the database at databaseURL.
 //
 // It speaks just enough of the web process's protocol for the load
 // generator: /readyz, a staff sign-in that sets a cookie, and
@@ -38,10 +39,8 @@ import (
 // heartbeats, no checks for clients that left, no slow-client handling. A
 // socket that would block is skipped and counted (as dropped), not waited
 // for.
-const floorEnv = "ORDERTRACKER_LOADGEN_FLOOR"
-
-func runFloor(ctx context.Context) error {
-	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+func runFloor(ctx context.Context, databaseURL, addr string, stderr io.Writer) error {
+	pool, err := pgxpool.New(ctx, databaseURL)
 	if err != nil {
 		return err
 	}
@@ -73,7 +72,7 @@ func runFloor(ctx context.Context) error {
 		http.Redirect(w, r, "/staff", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /staff/events", f.attach)
-	ln, err := net.Listen("tcp", os.Getenv("ADDR"))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
