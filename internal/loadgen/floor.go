@@ -129,11 +129,6 @@ func (f *floor) attach(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	const head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
-	if _, err := conn.Write([]byte(head)); err != nil {
-		conn.Close()
-		return
-	}
 	raw, err := conn.(syscall.Conn).SyscallConn()
 	if err != nil {
 		conn.Close()
@@ -141,12 +136,20 @@ func (f *floor) attach(w http.ResponseWriter, r *http.Request) {
 	}
 	var fd int
 	raw.Control(func(d uintptr) { fd = int(d) })
+	// The headers go out under the lock, with the stream joining its
+	// writer: a batch written meanwhile would come before them, and once a
+	// client has them, no event may pass its stream by.
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	const head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
+		conn.Close()
+		return
+	}
 	i := f.next % len(f.writers)
 	f.writers[i] = append(f.writers[i], floorStream{fd: fd, last: last})
 	f.conns = append(f.conns, conn)
 	f.next++
-	f.mu.Unlock()
 }
 
 // write writes events, a batch in position order, to every stream, one
