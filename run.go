@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ordertracker/ordertracker/internal/loadgen"
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/migrations"
 	"github.com/ordertracker/ordertracker/orders"
@@ -31,7 +30,6 @@ Commands:
   migrate   bring the database schema up to date and exit
   healthcheck  exit 0 if the web server on ADDR is ready, 1 if not (for
             container healthchecks in images without curl)
-  load      run the load generator (see BENCHMARKS.md; "load -h" for its flags)
 
 Configuration is read from environment variables; see README.md.`
 
@@ -47,8 +45,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "load":
-		return loadgen.Main(ctx, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", command, usage)
 	}
