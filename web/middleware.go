@@ -40,7 +40,7 @@ func observeRequests(log *slog.Logger, metrics *httpMetrics) func(http.Handler) 
 				status = http.StatusOK
 			}
 			took := time.Since(start)
-			metrics.observe(pattern, r.Method, status, took.Seconds())
+			metrics.observe(pattern, r.Method, status, took.Seconds(), rec.Header().Get("Content-Type") == "text/event-stream")
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
