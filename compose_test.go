@@ -85,6 +85,7 @@ func environment(t *testing.T, s types.ServiceConfig) func(string) string {
 }
 
 func TestComposeFile(t *testing.T) {
+	t.Parallel()
 	project := loadCompose(t)
 	dir, err := os.Getwd()
 	if err != nil {
@@ -308,6 +309,7 @@ func readDockerfile(t *testing.T) [][]instruction {
 }
 
 func TestDockerfileGoVersionMatchesGoMod(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("go.mod")
 	if err != nil {
 		t.Fatal(err)
@@ -340,6 +342,7 @@ func TestDockerfileGoVersionMatchesGoMod(t *testing.T) {
 }
 
 func TestDockerfileBuildsAStaticBinaryThatRunsAsNonRoot(t *testing.T) {
+	t.Parallel()
 	stages := readDockerfile(t)
 	if len(stages) < 2 {
 		t.Fatalf("Dockerfile has %d stage, want a build stage and a runtime stage", len(stages))

@@ -37,9 +37,11 @@ const fastStages = "received=300ms,cooking=300ms,out_for_delivery=300ms"
 // two `worker` processes share that database, each its own OS process, as
 // the containers would. Everything is observed from outside, over HTTP.
 func TestE2E(t *testing.T) {
+	t.Parallel()
 	bin := buildProgram(t)
 
 	t.Run("an order's stream shows every stage once, in order, and then ends", func(t *testing.T) {
+		t.Parallel()
 		top := startTopology(t, bin, fastStages, 2)
 		order := top.createOrder(t)
 		if order.Status != string(orders.Received) || order.EventsURL != "/orders/"+order.Token+"/events" {
@@ -73,6 +75,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("200 orders are each delivered exactly once although a worker is killed", func(t *testing.T) {
+		t.Parallel()
 		top := startTopology(t, bin, fastStages, 2)
 		tokens := top.createOrders(t, 200)
 
@@ -112,6 +115,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("SIGTERM ends web at once with exit code 0 while a stream is open", func(t *testing.T) {
+		t.Parallel()
 		top := startTopology(t, bin, "received=1h", 1)
 		order := top.createOrder(t)
 
@@ -158,6 +162,7 @@ func TestE2E(t *testing.T) {
 		{"the floor", []string{"-floor"}},
 	} {
 		t.Run("the load generator gets every event exactly once from "+server.name, func(t *testing.T) {
+			t.Parallel()
 			args := []string{"-staff-streams", "200", "-changes", "5", "-interval", "20ms", "-settle", "0s"}
 			args = append(args, server.flags...)
 			cmd := exec.Command(loadgen, append(args, "fanout")...)

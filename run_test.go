@@ -64,6 +64,7 @@ func startRun(t *testing.T, args []string, vars map[string]string) (string, func
 }
 
 func TestRunServesAndShutsDownWithAStreamOpen(t *testing.T) {
+	t.Parallel()
 	base, stop := startRun(t, nil, map[string]string{
 		"DATABASE_URL": pgtest.NewDatabase(t),
 		"ADDR":         "127.0.0.1:0",
@@ -123,6 +124,7 @@ func TestRunServesAndShutsDownWithAStreamOpen(t *testing.T) {
 }
 
 func TestRunMigrateAppliesTheSchemaAndExits(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	err := run(context.Background(), []string{"migrate"}, env(map[string]string{"DATABASE_URL": pgtest.NewEmptyDatabase(t)}), &out, io.Discard)
 	if err != nil || !strings.Contains(out.String(), "up to date") {
@@ -131,6 +133,7 @@ func TestRunMigrateAppliesTheSchemaAndExits(t *testing.T) {
 }
 
 func TestRunRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -176,6 +179,7 @@ func get(t *testing.T, url string) string {
 }
 
 func TestHealthcheckAsksTheServerOnADDR(t *testing.T) {
+	t.Parallel()
 	base, _ := startRun(t, []string{"web"}, map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "ADDR": "127.0.0.1:0"})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
 	check := func() error {

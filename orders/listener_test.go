@@ -129,6 +129,7 @@ func allEvents(t *testing.T, s *orders.Store, after int64) []orders.Event {
 // goroutines over 100 orders (each created, then moved three times); the
 // listener hands on each exactly once, in position order.
 func TestListenerDeliversEveryEventOnceInOrder(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	start, _ := s.Head(ctx)
@@ -165,6 +166,7 @@ func TestListenerDeliversEveryEventOnceInOrder(t *testing.T) {
 // moved its cursor past it must still get the earlier one: so positions must
 // be handed out in commit order, and the later writer must wait.
 func TestPositionsFollowCommitOrder(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	first, second := createOrder(t, s), createOrder(t, s)
@@ -218,6 +220,7 @@ func TestPositionsFollowCommitOrder(t *testing.T) {
 // cursor, as every stream of all orders does: the reader must see every
 // event.
 func TestConcurrentWritersNeverLeaveAGapBehindTheCursor(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	var list []orders.Order
@@ -270,6 +273,7 @@ func TestConcurrentWritersNeverLeaveAGapBehindTheCursor(t *testing.T) {
 // ten changes while it cannot get back in, and lets it back: it must hand on
 // all ten, in order, once.
 func TestListenerCatchesUpAfterLosingItsConnection(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	role := pgtest.NewRole(t, connConfig(t, s.Pool()))
@@ -312,6 +316,7 @@ func TestListenerCatchesUpAfterLosingItsConnection(t *testing.T) {
 // TestTwoListenersBothHearAChangeMadeElsewhere stands for two web processes:
 // a change made over a third connection reaches both.
 func TestTwoListenersBothHearAChangeMadeElsewhere(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	_, a := startListener(t, connConfig(t, s.Pool()))
 	_, b := startListener(t, connConfig(t, s.Pool()))
@@ -327,6 +332,7 @@ func TestTwoListenersBothHearAChangeMadeElsewhere(t *testing.T) {
 // TestListenerFromAPositionHandsOnWhatCameBeforeItConnected: a listener told
 // where to start hands on events committed before its first connection.
 func TestListenerFromAPositionHandsOnWhatCameBeforeItConnected(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	from, _ := s.Head(ctx)

@@ -99,6 +99,7 @@ func TestDatabaseKnowsTheSameStatusesAndActors(t *testing.T) {
 }
 
 func TestWhatTheMovesMean(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		status      orders.Status
 		next        orders.Status // "" for none

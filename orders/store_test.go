@@ -82,6 +82,7 @@ func history(t *testing.T, s *orders.Store, o orders.Order) []orders.Event {
 }
 
 func TestCreateStoresAReceivedOrderWithItsFirstEvent(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	o := createOrder(t, s)
 	if o.Status != orders.Received || o.Seq != 1 || !orders.ValidToken(o.Token) {
@@ -104,6 +105,7 @@ func TestCreateStoresAReceivedOrderWithItsFirstEvent(t *testing.T) {
 }
 
 func TestCreateRefusesInvalidOrders(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	_, err := s.Create(context.Background(), orders.NewOrder{CustomerName: " "})
 	var invalid *orders.ValidationError
@@ -116,6 +118,7 @@ func TestCreateRefusesInvalidOrders(t *testing.T) {
 }
 
 func TestGetUnknownOrMalformedTokensAreNotFound(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	for _, token := range []string{orders.NewToken(), "short", "'; DROP TABLE orders; --", ""} {
 		if _, err := s.Get(context.Background(), token); !errors.Is(err, orders.ErrNotFound) {
@@ -127,6 +130,7 @@ func TestGetUnknownOrMalformedTokensAreNotFound(t *testing.T) {
 // TestEveryLegalMove makes every move of the state machine through the
 // store, the way the application makes it.
 func TestEveryLegalMove(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	for _, tt := range orders.Moves {
@@ -169,6 +173,7 @@ func TestEveryLegalMove(t *testing.T) {
 }
 
 func TestStoreRefusesIllegalMoves(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	t.Run("advancing from a status the order has left", func(t *testing.T) {
@@ -218,6 +223,7 @@ func TestStoreRefusesIllegalMoves(t *testing.T) {
 // the state machine, including a repeat of the current status, and change
 // nothing.
 func TestDatabaseRefusesEveryIllegalTransition(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	checked := 0
@@ -250,6 +256,7 @@ func TestDatabaseRefusesEveryIllegalTransition(t *testing.T) {
 }
 
 func TestDatabaseRefusesANewOrderThatIsNotReceived(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	_, err := s.Pool().Exec(context.Background(), `
 		INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
@@ -265,6 +272,7 @@ func TestDatabaseRefusesANewOrderThatIsNotReceived(t *testing.T) {
 // rest learn that the move is no longer possible, and the log has exactly
 // one event per step.
 func TestConcurrentMovesHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	o := createOrder(t, s)
@@ -308,6 +316,7 @@ func TestConcurrentMovesHaveOneWinner(t *testing.T) {
 // compare and set: only the database guard stands between them and 50
 // "successful" moves.
 func TestConcurrentRawUpdatesHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	o := createOrder(t, s)
@@ -353,6 +362,7 @@ func race(n int, f func() error, lose error) (wins, losses int) {
 }
 
 func TestListIsNewestFirstAndPaged(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	var created []orders.Order

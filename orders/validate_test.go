@@ -10,6 +10,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	one := []orders.Line{{MenuID: "margherita", Quantity: 1}}
 	tests := []struct {
 		name  string
@@ -60,6 +61,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidatePricesItemsFromTheMenu(t *testing.T) {
+	t.Parallel()
 	_, items, err := orders.NewOrder{CustomerName: "Ada", Lines: []orders.Line{{MenuID: "diavola", Quantity: 3}, {MenuID: "lemonade", Quantity: 2}}}.Validate()
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +72,7 @@ func TestValidatePricesItemsFromTheMenu(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	seen := make(map[string]bool)
 	for range 10000 {
 		tok := orders.NewToken()
@@ -92,6 +95,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestParseStageDurations(t *testing.T) {
+	t.Parallel()
 	d, err := orders.ParseStageDurations("received=1s, cooking=2m,out_for_delivery=500ms")
 	if err != nil {
 		t.Fatal(err)

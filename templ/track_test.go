@@ -35,6 +35,7 @@ func orderThrough(t0 time.Time, statuses ...orders.Status) (orders.Order, []orde
 }
 
 func TestTrackPageStepper(t *testing.T) {
+	t.Parallel()
 	const (
 		done, current, todo, stopped, skipped = "done", "current", "todo", "stopped", "skipped"
 	)
@@ -69,6 +70,7 @@ func TestTrackPageStepper(t *testing.T) {
 }
 
 func TestTrackPageCarriesTheProgressAfterEveryMoveStillPossible(t *testing.T) {
+	t.Parallel()
 	const (
 		done, current, todo, stopped, skipped = "done", "current", "todo", "stopped", "skipped"
 	)
@@ -113,6 +115,7 @@ func TestTrackPageCarriesTheProgressAfterEveryMoveStillPossible(t *testing.T) {
 // when the move arrives live, must be what a page rendered after the move
 // shows.
 func TestTheLiveProgressIsWhatAReloadShows(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for _, m := range orders.Moves {
 		t.Run(fmt.Sprintf("%s to %s by %s", m.From, m.To, m.By), func(t *testing.T) {
@@ -144,6 +147,7 @@ func TestTheLiveProgressIsWhatAReloadShows(t *testing.T) {
 
 // TestTrackPageGivesTheScriptItsProgress checks the JSON the script reads.
 func TestTrackPageGivesTheScriptItsProgress(t *testing.T) {
+	t.Parallel()
 	o, events := orderThrough(time.Now(), orders.Received, orders.Cooking)
 	p := NewTrackPage(Assets{}, o, events, stages, time.Now())
 	var after map[string]map[string]struct {
@@ -178,6 +182,7 @@ func TestTrackPageGivesTheScriptItsProgress(t *testing.T) {
 }
 
 func TestTrackPageEstimatesDeliveryFromTheStageDurations(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		path      []orders.Status
@@ -206,6 +211,7 @@ func TestTrackPageEstimatesDeliveryFromTheStageDurations(t *testing.T) {
 }
 
 func TestInAbout(t *testing.T) {
+	t.Parallel()
 	for d, want := range map[time.Duration]string{
 		-time.Second:                    "any moment now",
 		0:                               "any moment now",
@@ -222,6 +228,7 @@ func TestInAbout(t *testing.T) {
 }
 
 func TestMoney(t *testing.T) {
+	t.Parallel()
 	for cents, want := range map[int]string{0: "€0.00", 5: "€0.05", 950: "€9.50", 12345: "€123.45", -350: "-€3.50"} {
 		if got := Money(cents); got != want {
 			t.Errorf("Money(%d) = %q, want %q", cents, got, want)
@@ -230,6 +237,7 @@ func TestMoney(t *testing.T) {
 }
 
 func TestTrackPageTitleStartsWithTheStatus(t *testing.T) {
+	t.Parallel()
 	o, events := orderThrough(time.Now(), orders.Received, orders.Cooking, orders.OutForDelivery)
 	if got := NewTrackPage(Assets{}, o, events, stages, time.Now()).Title(); got != "Out for delivery · Your order · "+Site {
 		t.Errorf("title = %q", got)
@@ -239,6 +247,7 @@ func TestTrackPageTitleStartsWithTheStatus(t *testing.T) {
 // TestPagesRenderUserTextAsText renders every page that shows what a
 // customer typed with markup in it: it must come out escaped.
 func TestPagesRenderUserTextAsText(t *testing.T) {
+	t.Parallel()
 	const name = `<script>alert(1)</script><img src=x onerror=alert(2)>"'&`
 	o, events := orderThrough(time.Now(), orders.Received)
 	o.CustomerName = name
@@ -266,6 +275,7 @@ func TestPagesRenderUserTextAsText(t *testing.T) {
 }
 
 func TestHomePageFocusesTheFirstFieldToFix(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		errors map[string]string
 		want   string

@@ -115,8 +115,26 @@ func chromiumPath() string {
 	return ""
 }
 
-// newBrowser starts a headless Chromium for one test and returns the
-// context of its first tab.
+// chromium is the one headless Chromium of the package's browser tests,
+// started by the first of them. Each test gets a browser context of its
+// own in it (cookies, storage and shared workers apart, as in a separate
+// profile), which costs a fraction of starting another Chromium.
+var chromium struct {
+	once   sync.Once
+	ctx    context.Context // the browser's first tab
+	cancel func()
+	err    error
+}
+
+// stopChromium ends the package's Chromium, if it was started.
+func stopChromium() {
+	if chromium.cancel != nil {
+		chromium.cancel()
+	}
+}
+
+// newBrowser returns the context of a fresh browser context for one test,
+// closed when the test ends.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	if os.Getenv("SKIP_BROWSER_TESTS") == "1" {
@@ -127,24 +145,33 @@ func newBrowser(t *testing.T) context.Context {
 		t.Fatal("browser tests need Chromium: install it with `apt-get install -y chromium` " +
 			"(on a machine of your own, SKIP_BROWSER_TESTS=1 skips these tests)")
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
+	chromium.once.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.NoFirstRun,
+			chromedp.WindowSize(1280, 900),
+		)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		chromium.ctx = ctx
+		chromium.cancel = func() {
+			cancel()
+			cancelAlloc()
+		}
+		chromium.err = chromedp.Do(ctx)
 	})
+	if chromium.err != nil {
+		t.Fatalf("start Chromium (%s): %v", path, chromium.err)
+	}
+	ctx, cancel := chromedp.NewContext(chromium.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium (%s): %v", path, err)
+		t.Fatalf("open a browser context: %v", err)
 	}
 	return ctx
 }
@@ -344,6 +371,7 @@ func (tb *tab) checkNotReloaded(t *testing.T) {
 }
 
 func TestBrowserOrderThroughTheFormAndWatchItLive(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	tb := newTab(t, newBrowser(t), true)
 
@@ -404,6 +432,7 @@ func TestBrowserOrderThroughTheFormAndWatchItLive(t *testing.T) {
 }
 
 func TestBrowserNameIsShownAsTextAndNeverRuns(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	tb := newTab(t, newBrowser(t), true)
 	const name = `<img src=x onerror=alert(1)><script>alert(2)</script>`
@@ -445,6 +474,7 @@ func TestBrowserNameIsShownAsTextAndNeverRuns(t *testing.T) {
 }
 
 func TestBrowserWithoutJavaScriptShowsTheCurrentState(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	o := a.create(t, "Grace")
 	a.advance(t, o, orders.Received)
@@ -488,6 +518,7 @@ func TestBrowserWithoutJavaScriptShowsTheCurrentState(t *testing.T) {
 }
 
 func TestBrowserResumesAfterADroppedConnection(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	browser := newBrowser(t)
 
@@ -550,6 +581,7 @@ func TestBrowserResumesAfterADroppedConnection(t *testing.T) {
 // at each stage where staff may cancel it: the stepper, the message and the
 // time must change in place to what the page shows when loaded afresh.
 func TestBrowserShowsACancelLive(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	browser := newBrowser(t)
 	// stepper is what the page shows of the order's progress.
@@ -601,6 +633,7 @@ func TestBrowserShowsACancelLive(t *testing.T) {
 // site, so with an EventSource per tab the seventh and eighth tabs would not
 // even load; with the shared worker all eight share one connection.
 func TestBrowserEightTabsStayLive(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	browser := newBrowser(t)
 	tabs := make([]*tab, 8)
@@ -645,6 +678,7 @@ func TestBrowserEightTabsStayLive(t *testing.T) {
 // TestBrowserScreenshots saves every page at phone and desktop width into
 // the folder BROWSER_SCREENSHOTS names, for a person to look at.
 func TestBrowserScreenshots(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv("BROWSER_SCREENSHOTS")
 	if dir == "" {
 		t.Skip("set BROWSER_SCREENSHOTS=dir to save screenshots of every page")

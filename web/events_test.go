@@ -249,6 +249,7 @@ func seqs(t *testing.T, events []ssetest.Event) []int {
 func eventsPath(o orders.Order) string { return "/orders/" + o.Token + "/events" }
 
 func TestOrderStreamHeadersAndSnapshot(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	o := a.create(t, "Ada")
 	a.advance(t, o, orders.Received)
@@ -296,6 +297,7 @@ func TestOrderStreamHeadersAndSnapshot(t *testing.T) {
 }
 
 func TestOrderStreamResumesFromEveryCursor(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	o := a.create(t, "Ada")
 	a.deliver(t, o, orders.Received) // 4 events: received, cooking, out for delivery, delivered
@@ -335,6 +337,7 @@ func TestOrderStreamResumesFromEveryCursor(t *testing.T) {
 }
 
 func TestOrderStreamTreatsABadCursorAsAbsent(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	o := a.create(t, "Ada")
 	a.advance(t, o, orders.Received)
@@ -352,6 +355,7 @@ func TestOrderStreamTreatsABadCursorAsAbsent(t *testing.T) {
 }
 
 func TestOrderStreamOfAnUnknownOrderIs404(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	for _, token := range []string{orders.NewToken(), "nope", strings.Repeat("A", 26)} {
 		c := a.open(t, "/orders/"+token+"/events", "")
@@ -362,6 +366,7 @@ func TestOrderStreamOfAnUnknownOrderIs404(t *testing.T) {
 }
 
 func TestOrderStreamEndsAfterTheTerminalEvent(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	o := a.create(t, "Ada")
 	c := a.open(t, eventsPath(o), "")
@@ -413,6 +418,7 @@ func (h hookedStore) EventsAfter(ctx context.Context, position int64, limit int)
 // stream has subscribed and before it reads the log, and waits until the hub
 // has handed it to the stream too: the stream must send it exactly once.
 func TestAnEventBetweenSubscribeAndReplayArrivesOnce(t *testing.T) {
+	t.Parallel()
 	var a *liveApp
 	var hook func()
 	var once sync.Once
@@ -476,6 +482,7 @@ func TestAnEventBetweenSubscribeAndReplayArrivesOnce(t *testing.T) {
 // created and moved to delivery): each stream gets exactly its own order's
 // four events, in order, and ends.
 func TestManyStreamsGetExactlyTheirOwnEvents(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	ctx := context.Background()
 	var all []orders.Order
@@ -517,6 +524,7 @@ func TestManyStreamsGetExactlyTheirOwnEvents(t *testing.T) {
 // cursor: it gets the newest orders' current states, then every change, with
 // positions as ids and nothing repeated.
 func TestStaffStreamSnapshotThenLive(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	first := a.create(t, "Ada")
 	second := a.create(t, "Bo")
@@ -556,6 +564,7 @@ func TestStaffStreamSnapshotThenLive(t *testing.T) {
 // must arrive as text inside one event, never as a field or an event of its
 // own.
 func TestInjectionInDataStaysData(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	name := "x\r\nevent: injected\r\nid: 999\r\n\r\ndata: gotcha <script>"
 	// Names cannot hold line breaks, so put it in by hand, as a bug or an
@@ -619,6 +628,7 @@ func TestStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 // streams stay open with heartbeats and, once it is back, get all ten, in
 // order, once.
 func TestStreamsSurviveAListenerOutage(t *testing.T) {
+	t.Parallel()
 	var role *pgtest.Role
 	a := newLiveApp(t, appOptions{heartbeat: 20 * time.Millisecond, listenConfig: func(c *pgx.ConnConfig) {
 		role = pgtest.NewRole(t, c)
@@ -669,6 +679,7 @@ func TestStreamsSurviveAListenerOutage(t *testing.T) {
 // process whose database is unreachable: EventSource gives up for good on
 // anything but a 200 event stream, so that is the answer, with a retry.
 func TestNewStreamsWhileTheDatabaseIsDownGet200(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
 	if err != nil {
 		t.Fatal(err)
@@ -701,6 +712,7 @@ func TestNewStreamsWhileTheDatabaseIsDownGet200(t *testing.T) {
 // next stream gets a 200 that asks the browser to retry much later, never
 // an error status that would make EventSource give up.
 func TestStreamsPastTheCapComeBackLater(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{maxStreams: 2})
 	o := a.create(t, "Ada")
 	for range 2 {

@@ -66,6 +66,7 @@ func checkMultiLive(t *testing.T, got []multiEvent, tokens []string, from string
 }
 
 func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.advance(t, ada, orders.Received)
@@ -93,6 +94,7 @@ func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
 }
 
 func TestMultiStreamResumesEveryOrderFromItsCursor(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.deliver(t, ada, orders.Received) // seq 1..4
@@ -140,6 +142,7 @@ func TestMultiStreamResumesEveryOrderFromItsCursor(t *testing.T) {
 // waits until the hub has handed the move to the stream: it is then both in
 // the log and on its way live, and must be sent once.
 func TestMultiStreamSendsAnEventBetweenSubscribeAndReplayOnce(t *testing.T) {
+	t.Parallel()
 	var a *liveApp
 	var bo orders.Order
 	var once sync.Once
@@ -166,6 +169,7 @@ func TestMultiStreamSendsAnEventBetweenSubscribeAndReplayOnce(t *testing.T) {
 }
 
 func TestMultiStreamTreatsAMalformedCursorAsAbsent(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.advance(t, ada, orders.Received)
@@ -195,6 +199,7 @@ func TestMultiStreamTreatsAMalformedCursorAsAbsent(t *testing.T) {
 }
 
 func TestMultiStreamReportsUnknownOrdersAndServesTheRest(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	ada := a.create(t, "Ada")
 	ghost := orders.NewToken()
@@ -223,6 +228,7 @@ func TestMultiStreamReportsUnknownOrdersAndServesTheRest(t *testing.T) {
 }
 
 func TestMultiStreamRefusesAListItCanNeverServe(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	many := make([]string, maxMultiOrders+1)
 	for i := range many {
@@ -241,6 +247,7 @@ func TestMultiStreamRefusesAListItCanNeverServe(t *testing.T) {
 }
 
 func TestMultiStreamCountsARepeatedOrderOnce(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	c := a.open(t, "/orders/events?orders="+ada.Token+","+bo.Token+","+ada.Token+"&since=1.1", "")
@@ -252,6 +259,7 @@ func TestMultiStreamCountsARepeatedOrderOnce(t *testing.T) {
 // ends; the stream ends after the last terminal event, and each order's
 // events come exactly once, in order.
 func TestMultiStreamEndsWhenEveryOrderHasEnded(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	c := a.open(t, multiPath(ada, bo)+"&since=1.1", "")
@@ -280,6 +288,7 @@ func TestMultiStreamEndsWhenEveryOrderHasEnded(t *testing.T) {
 // TestManyOrdersOnOneStreamGetExactlyTheirEvents follows twenty orders on
 // one stream while they and others all move at once.
 func TestManyOrdersOnOneStreamGetExactlyTheirEvents(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{})
 	var all []orders.Order
 	for i := range 40 {
@@ -342,6 +351,7 @@ func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 }
 
 func TestMultiStreamIsTurnedAwayAtTheStreamCap(t *testing.T) {
+	t.Parallel()
 	a := newLiveApp(t, appOptions{maxStreams: 2})
 	list := []orders.Order{a.create(t, "Ada"), a.create(t, "Bo"), a.create(t, "Cy"), a.create(t, "Di")}
 	// A stream of four orders counts as one stream, as its connection is one.

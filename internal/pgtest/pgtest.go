@@ -81,14 +81,18 @@ type env struct {
 //
 // Under `go test -list` and in the worker processes of `go test -fuzz`, the
 // server is started only if a test asks for a database.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that has more to tear down before it exits:
+// it returns the code to exit with.
+func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	flag.Parse() // to see -test.v, -test.list and -test.fuzzworker before m.Run
 	if !lazy() {
 		e, err := setup()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, failureMessage(err))
-			os.Exit(1)
+			return 1
 		}
 		if testing.Verbose() {
 			fmt.Printf("pgtest: %s ready in %v\n", e.describe(), e.startup.Round(time.Millisecond))
@@ -101,7 +105,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // lazy reports whether this run of the binary may well need no database.
