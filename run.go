@@ -100,6 +100,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Streams: web.StreamConfig{Heartbeat: cfg.heartbeat, Retry: cfg.retry},
 			Metrics: newRegistry(store, listener, worker),
 			Staff:   staff,
+
+			TrustedProxies: cfg.trustedProxies,
+			OrderLimit:     cfg.orderLimit,
 		}, log)
 		g.Go(func() error { return serve(ctx, cfg, handler, hub, stdout, log) })
 	}
@@ -149,21 +152,14 @@ func staffConfig(cfg config, stdout io.Writer) web.StaffConfig {
 // first (their request contexts end at once), then everything else within
 // the shutdown timeout.
 func serve(ctx context.Context, cfg config, handler http.Handler, hub *web.Hub, stdout io.Writer, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := listenHTTP(cfg, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		return err
 	}
 	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: streams last for hours and set a deadline per write.
-		BaseContext: func(net.Listener) context.Context { return streams },
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(handler, ln, log)
+	srv.BaseContext = func(net.Listener) context.Context { return streams }
 	hub.EndStreamsWith(srv)
 	fmt.Fprintf(stdout, "Listening on http://%s\n", displayAddr(ln.Addr()))
 
