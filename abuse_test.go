@@ -40,7 +40,11 @@ func startAbused(t *testing.T, vars map[string]string) string {
 }
 
 // clientFrom is an HTTP client that connects from the loopback address
-// from and sends header lines (name, value pairs) with every request.
+// from and sends header lines (name, value pairs) with every request. It
+// opens a connection per request: a server short of connections closes
+// idle ones, and one may close just as a request goes out on it, which a
+// browser answers by sending the request again on a new connection, and
+// Go's client, for a POST, by failing.
 type clientFrom struct {
 	http   *http.Client
 	header []string
@@ -48,8 +52,10 @@ type clientFrom struct {
 
 func newClientFrom(t *testing.T, from string, header ...string) *clientFrom {
 	t.Helper()
-	transport := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}
-	t.Cleanup(transport.CloseIdleConnections)
+	transport := &http.Transport{
+		DialContext:       (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext,
+		DisableKeepAlives: true,
+	}
 	return &clientFrom{header: header, http: &http.Client{
 		Transport:     transport,
 		Timeout:       15 * time.Second,
@@ -300,15 +306,17 @@ func TestAbuseSilentConnections(t *testing.T) {
 }
 
 // TestAbuseHeaderFlood has 200 connections from ten addresses each send an
-// unfinished header of 1 MB. Go's default limit of 1 MiB would keep about
-// that much per connection for the 5 s of the header timeout; the
-// program's 16 KiB answers 431 and closes, and the heap stays small.
+// unfinished header of 512 KiB. Under Go's default limit of 1 MiB a server
+// keeps reading and holds all of it until the header timeout (5 s), which
+// let 800 such connections take 2 GB; with the program's 16 KiB every one
+// is answered 431 at once. The growth of the heap is logged, not judged:
+// the number is measured, in BENCHMARKS.md.
 func TestAbuseHeaderFlood(t *testing.T) {
 	// Not parallel: the heap is measured, and other tests would add to it.
 	base := startAbused(t, nil)
 	addr := strings.TrimPrefix(base, "http://")
 	const conns = 200
-	filler := strings.Repeat("a", 1<<20)
+	filler := []byte(strings.Repeat("a", 512<<10))
 
 	runtime.GC()
 	var before runtime.MemStats
@@ -332,7 +340,8 @@ func TestAbuseHeaderFlood(t *testing.T) {
 		}
 	}()
 
-	var refused, answered431 atomic.Int64
+	var answered431 atomic.Int64
+	var other sync.Map // what the others got, for the failure message
 	during(t, func(started chan<- struct{}) {
 		var wg sync.WaitGroup
 		var once sync.Once
@@ -341,21 +350,27 @@ func TestAbuseHeaderFlood(t *testing.T) {
 				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.2.%d", 1+i%10))}, Timeout: 10 * time.Second}
 				c, err := d.Dial("tcp", addr)
 				if err != nil {
+					other.Store(i, err.Error())
 					return
 				}
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(15 * time.Second))
-				fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Filler: ")
-				once.Do(func() { close(started) })
-				if _, err := io.WriteString(c, filler); err != nil {
-					refused.Add(1) // the server stopped reading and closed
-				}
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				// Write and read at once, so that the answer is read as
+				// soon as it comes, before the server resets the
+				// connection on the rest of the header.
+				go func() {
+					fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Filler: ")
+					once.Do(func() { close(started) })
+					c.Write(filler)
+				}()
 				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge {
-						answered431.Add(1)
-					}
+				switch {
+				case err != nil:
+					other.Store(i, err.Error())
+				case resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge:
+					answered431.Add(1)
+				default:
+					other.Store(i, resp.Status)
 				}
 			})
 		}
@@ -365,14 +380,16 @@ func TestAbuseHeaderFlood(t *testing.T) {
 	<-sampled
 
 	grew := int64(peak.Load()) - int64(before.HeapInuse)
-	t.Logf("%d connections sent 1 MB headers: %d were answered 431, %d had their writes cut off; the heap grew by at most %.1f MiB (from %.1f MiB)",
-		conns, answered431.Load(), refused.Load(), float64(grew)/(1<<20), float64(before.HeapInuse)/(1<<20))
-	if answered431.Load()+refused.Load() < conns {
-		t.Errorf("only %d of %d oversized headers were refused", answered431.Load()+refused.Load(), conns)
-	}
-	// Go's default would hold 200 MiB and more; what the program allows
-	// comes to a few.
-	if grew > 64<<20 {
-		t.Errorf("the heap grew by %d MiB during the flood, want far less than the 200 MiB that 1 MB headers would hold", grew>>20)
+	t.Logf("%d connections sent 512 KiB of header: %d were answered 431; the heap in use grew by at most %.1f MiB (from %.1f MiB), garbage included",
+		conns, answered431.Load(), float64(grew)/(1<<20), float64(before.HeapInuse)/(1<<20))
+	if answered431.Load() < conns {
+		n := 0
+		other.Range(func(i, got any) bool {
+			if n++; n <= 5 {
+				t.Errorf("connection %d got %v, want 431", i, got)
+			}
+			return true
+		})
+		t.Errorf("%d of %d oversized headers were answered 431", answered431.Load(), conns)
 	}
 }
