@@ -96,6 +96,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		handler := web.NewHandler(store, hub, readinessChecks(pool, listener), web.Config{
 			Metrics: newRegistry(store, listener, worker),
 			Staff:   staff,
+
+			TrustedProxies: cfg.trustedProxies,
+			OrderLimit:     cfg.orderLimit,
 		}, log)
 		g.Go(func() error { return serve(ctx, cfg, handler, hub, stdout, log) })
 	}
@@ -146,23 +149,11 @@ func staffConfig(cfg config, stdout io.Writer) web.StaffConfig {
 // server waiting for hours), then everything else within the shutdown
 // timeout.
 func serve(ctx context.Context, cfg config, handler http.Handler, hub *stream.Hub, stdout io.Writer, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := listenHTTP(cfg, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		return err
 	}
-	// Streams that stay with net/http (HTTP/2) end when their request's
-	// context does; this one ends once the hub has drained.
-	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
-	defer endStreams()
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: streams last for hours and set a deadline per write.
-		BaseContext: func(net.Listener) context.Context { return streams },
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(handler, ln, log)
 	fmt.Fprintf(stdout, "Listening on http://%s\n", displayAddr(ln.Addr()))
 
 	errc := make(chan error, 1)
@@ -175,8 +166,10 @@ func serve(ctx context.Context, cfg config, handler http.Handler, hub *stream.Hu
 	log.Info("shutting down", "timeout", cfg.shutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
 	defer cancel()
+	// Streams first: the hub ends every one of them, HTTP/2 ones included,
+	// whose handlers then return, so that Shutdown has only ordinary
+	// requests left to wait for.
 	hub.Drain(shutdownCtx, 0)
-	endStreams()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shut down http: %w", err)

@@ -169,7 +169,6 @@
 		const n = group.querySelector(".orders").children.length;
 		const badge = group.querySelector(".count");
 		badge.textContent = String(n);
-		badge.setAttribute("aria-label", n + " orders");
 	}
 
 	// apply shows one order_update: the order's new status, by moving its

@@ -11,6 +11,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordertracker/ordertracker/internal/clientaddr"
+	"github.com/ordertracker/ordertracker/internal/ratelimit"
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
@@ -32,6 +34,13 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Staff sets up the staff side; without a password it is off.
 	Staff StaffConfig
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for limits and logs. The zero value trusts none: the
+	// client is the connection's peer.
+	TrustedProxies clientaddr.Proxies
+	// OrderLimit is how many orders one client address may place, on the
+	// form and the JSON API together. The zero Rate limits nothing.
+	OrderLimit ratelimit.Rate
 }
 
 // NewHandler returns the whole URL surface of the application.
@@ -41,7 +50,8 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	}
 	cfg.Metrics.MustRegister(hub.Collectors()...)
 	r := chi.NewRouter()
-	r.Use(observeRequests(log, newHTTPMetrics(cfg.Metrics)), securityHeaders)
+	r.Use(clientaddr.Middleware(cfg.TrustedProxies), observeRequests(log, newHTTPMetrics(cfg.Metrics)), securityHeaders)
+	orderLimit := newOrderLimit(cfg.OrderLimit, log)
 
 	// Operators.
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
@@ -50,11 +60,11 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 
 	// Customers: pages, event streams, and the same in JSON.
 	r.Method(http.MethodGet, "/", handleHomePage(log))
-	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, log))
+	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, orderLimit, log))
 	r.Method(http.MethodGet, "/orders/{token}", handleTrackingPage(store, log))
 	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub))
 	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub))
-	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, log))
+	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, orderLimit, log))
 	r.Method(http.MethodGet, "/api/orders/{token}", handleOrderJSON(store, log))
 
 	r.Method(http.MethodGet, "/static/*", handleStatic(log))
