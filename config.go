@@ -28,6 +28,9 @@ type config struct {
 	logFormat     string                // LOG_FORMAT
 	logLevel      slog.Level            // LOG_LEVEL
 	shutdownGrace time.Duration         // SHUTDOWN_TIMEOUT
+	drain         time.Duration         // DRAIN_TIMEOUT
+	tlsCert       string                // TLS_CERT_FILE
+	tlsKey        string                // TLS_KEY_FILE
 
 	staffPassword   string        // STAFF_PASSWORD
 	sessionLifetime time.Duration // STAFF_SESSION_LIFETIME
@@ -45,6 +48,7 @@ var envVars = []string{
 	"WORKER_BATCH", "MAX_STREAMS", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
 	"STAFF_PASSWORD", "STAFF_SESSION_LIFETIME", "STAFF_COOKIE_SECURE",
 	"TRUSTED_PROXIES", "ORDER_LIMIT", "MAX_CONNS", "MAX_CONNS_PER_CLIENT",
+	"DRAIN_TIMEOUT", "TLS_CERT_FILE", "TLS_KEY_FILE",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -58,7 +62,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		heartbeat:     15 * time.Second,
 		retry:         2 * time.Second,
 		shutdownGrace: 10 * time.Second,
+		drain:         5 * time.Second,
 		workerBatch:   500,
+		tlsCert:       getenv("TLS_CERT_FILE"),
+		tlsKey:        getenv("TLS_KEY_FILE"),
 
 		staffPassword:   getenv("STAFF_PASSWORD"),
 		sessionLifetime: 12 * time.Hour,
@@ -90,6 +97,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			continue
 		}
 		*d.dst = dur
+	}
+	if v := getenv("DRAIN_TIMEOUT"); v != "" {
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 {
+			bad("DRAIN_TIMEOUT", v, "want a duration such as 5s, or 0 to end every stream at once")
+		}
+		c.drain = dur
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		bad("TLS_CERT_FILE", c.tlsCert, "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither")
 	}
 	if v := getenv("WORKER_BATCH"); v != "" {
 		n, err := strconv.Atoi(v)

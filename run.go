@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -154,22 +155,42 @@ func serve(ctx context.Context, cfg config, handler http.Handler, hub *stream.Hu
 		return err
 	}
 	srv := newHTTPServer(handler, ln, log)
-	fmt.Fprintf(stdout, "Listening on http://%s\n", displayAddr(ln.Addr()))
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		// HTTPS, where browsers speak HTTP/2 and every tab's stream shares
+		// one connection.
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS_CERT_FILE and TLS_KEY_FILE: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "Listening on %s://%s\n", scheme, displayAddr(ln.Addr()))
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.shutdownGrace)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
+	log.Info("shutting down: draining streams", "drain", cfg.drain, "timeout", cfg.shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drain+cfg.shutdownGrace)
 	defer cancel()
-	// Streams first: the hub ends every one of them, HTTP/2 ones included,
-	// whose handlers then return, so that Shutdown has only ordinary
-	// requests left to wait for.
-	hub.Drain(shutdownCtx, 0)
+	// Streams first, spread over the drain time, so that their browsers
+	// come back to the other processes a few at a time (/readyz already
+	// says this one is going). The hub ends every one of them, HTTP/2
+	// ones included, whose handlers then return, so that Shutdown has
+	// only ordinary requests left to wait for.
+	hub.Drain(shutdownCtx, cfg.drain)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shut down http: %w", err)
