@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordertracker/ordertracker/orders"
 )
@@ -30,6 +33,11 @@ type config struct {
 	staffPassword   string        // STAFF_PASSWORD
 	sessionLifetime time.Duration // STAFF_SESSION_LIFETIME
 	secureCookie    bool          // STAFF_COOKIE_SECURE
+
+	databaseDirectURL string        // DATABASE_DIRECT_URL
+	probeInterval     time.Duration // LISTENER_PROBE_INTERVAL
+	probeTimeout      time.Duration // LISTENER_PROBE_TIMEOUT
+	metricsAddr       string        // METRICS_ADDR
 }
 
 // envVars lists every variable the program reads.
@@ -37,6 +45,7 @@ var envVars = []string{
 	"ADDR", "DATABASE_URL", "DATA_DIR", "STAGE_DURATIONS", "HEARTBEAT_INTERVAL", "SSE_RETRY",
 	"WORKER_BATCH", "MAX_STREAMS", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
 	"STAFF_PASSWORD", "STAFF_SESSION_LIFETIME", "STAFF_COOKIE_SECURE",
+	"DATABASE_DIRECT_URL", "LISTENER_PROBE_INTERVAL", "LISTENER_PROBE_TIMEOUT", "METRICS_ADDR",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -54,6 +63,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 		staffPassword:   getenv("STAFF_PASSWORD"),
 		sessionLifetime: 12 * time.Hour,
+
+		databaseDirectURL: getenv("DATABASE_DIRECT_URL"),
+		probeInterval:     30 * time.Second,
+		probeTimeout:      5 * time.Second,
+		metricsAddr:       getenv("METRICS_ADDR"),
 	}
 	var errs []error
 	bad := func(name, value, why string) {
@@ -71,6 +85,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"SSE_RETRY", &c.retry},
 		{"SHUTDOWN_TIMEOUT", &c.shutdownGrace},
 		{"STAFF_SESSION_LIFETIME", &c.sessionLifetime},
+		{"LISTENER_PROBE_INTERVAL", &c.probeInterval},
+		{"LISTENER_PROBE_TIMEOUT", &c.probeTimeout},
 	} {
 		v := getenv(d.name)
 		if v == "" {
@@ -103,6 +119,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("STAFF_COOKIE_SECURE", v, "want true or false")
 		}
 	}
+	checkDatabaseURLs(c, bad)
+	if c.probeTimeout >= c.probeInterval {
+		bad("LISTENER_PROBE_TIMEOUT", c.probeTimeout.String(), "want less than LISTENER_PROBE_INTERVAL ("+c.probeInterval.String()+")")
+	}
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			bad("METRICS_ADDR", c.metricsAddr, "want host:port, such as 127.0.0.1:9090 or :9090")
+		}
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		bad("LOG_FORMAT", c.logFormat, "want text or json")
 	}
@@ -115,6 +140,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// checkDatabaseURLs reports database URLs that cannot be parsed (pgx's
+// message leaves out the password, and so does this one) and a direct URL
+// with nothing to be the direct way to.
+func checkDatabaseURLs(c config, bad func(name, value, why string)) {
+	for _, u := range []struct{ name, value string }{
+		{"DATABASE_URL", c.databaseURL},
+		{"DATABASE_DIRECT_URL", c.databaseDirectURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if _, err := pgconn.ParseConfig(u.value); err != nil {
+			bad(u.name, "(not shown: it may hold a password)", err.Error())
+		}
+	}
+	if c.databaseDirectURL != "" && c.databaseURL == "" {
+		bad("DATABASE_DIRECT_URL", "(not shown)", "set DATABASE_URL too: the direct URL is another way to the same database")
+	}
 }
 
 // defaultMaxStreams leaves room under the process's open-file limit (which
