@@ -119,7 +119,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("STAFF_COOKIE_SECURE", v, "want true or false")
 		}
 	}
-	checkDatabaseURLs(c, bad)
+	errs = append(errs, checkDatabaseURLs(c)...)
 	if c.probeTimeout >= c.probeInterval {
 		bad("LISTENER_PROBE_TIMEOUT", c.probeTimeout.String(), "want less than LISTENER_PROBE_INTERVAL ("+c.probeInterval.String()+")")
 	}
@@ -142,10 +142,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// checkDatabaseURLs reports database URLs that cannot be parsed (pgx's
-// message leaves out the password, and so does this one) and a direct URL
+// checkDatabaseURLs reports database URLs that cannot be parsed, without
+// their values (pgx's message leaves out the password), and a direct URL
 // with nothing to be the direct way to.
-func checkDatabaseURLs(c config, bad func(name, value, why string)) {
+func checkDatabaseURLs(c config) []error {
+	var errs []error
 	for _, u := range []struct{ name, value string }{
 		{"DATABASE_URL", c.databaseURL},
 		{"DATABASE_DIRECT_URL", c.databaseDirectURL},
@@ -154,12 +155,13 @@ func checkDatabaseURLs(c config, bad func(name, value, why string)) {
 			continue
 		}
 		if _, err := pgconn.ParseConfig(u.value); err != nil {
-			bad(u.name, "(not shown: it may hold a password)", err.Error())
+			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
 		}
 	}
 	if c.databaseDirectURL != "" && c.databaseURL == "" {
-		bad("DATABASE_DIRECT_URL", "(not shown)", "set DATABASE_URL too: the direct URL is another way to the same database")
+		errs = append(errs, errors.New("DATABASE_DIRECT_URL is set and DATABASE_URL is not: the direct URL is a second way to DATABASE_URL's database"))
 	}
+	return errs
 }
 
 // defaultMaxStreams leaves room under the process's open-file limit (which

@@ -47,7 +47,7 @@ func newRegistry(store *orders.Store, listener *orders.Listener, worker *orders.
 			Name: "ordertracker_listener_safety_net_events_total",
 			Help: "Events the listener found by reading the log on its own, with no notification to announce them: each reached this process late.",
 		}, func() float64 { return float64(listener.SafetyNetEvents()) }),
-		newDBCollector(store, listener),
+		newDBCollector(store, listener, dbMetricsMaxAge),
 	)
 	if worker != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -78,11 +78,11 @@ var (
 
 // dbCollector reports the figures that cost a query: the worker's backlog,
 // the listener's lag and the notification queue's usage. It reads them at
-// most once per dbMetricsMaxAge, failures included, however often it is
-// scraped.
+// most once per maxAge, failures included, however often it is scraped.
 type dbCollector struct {
 	store    *orders.Store
 	listener *orders.Listener
+	maxAge   time.Duration
 
 	mu     sync.Mutex
 	readAt time.Time // zero before the first read
@@ -98,8 +98,8 @@ type dbFigures struct {
 	queueUsage float64
 }
 
-func newDBCollector(store *orders.Store, listener *orders.Listener) *dbCollector {
-	return &dbCollector{store: store, listener: listener}
+func newDBCollector(store *orders.Store, listener *orders.Listener, maxAge time.Duration) *dbCollector {
+	return &dbCollector{store: store, listener: listener, maxAge: maxAge}
 }
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -124,11 +124,11 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // figures returns the latest reading, reading the database again if it is
-// older than dbMetricsMaxAge. Concurrent scrapes wait for one reading.
+// older than maxAge. Concurrent scrapes wait for one reading.
 func (c *dbCollector) figures() (dbFigures, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.readAt.IsZero() && time.Since(c.readAt) < dbMetricsMaxAge {
+	if !c.readAt.IsZero() && time.Since(c.readAt) < c.maxAge {
 		return c.last, c.err
 	}
 	c.last, c.err = c.read()

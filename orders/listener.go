@@ -126,15 +126,18 @@ func (l *Listener) Handle(h func([]Event)) { l.handlers = append(l.handlers, h) 
 // own notifications even through a pooler that hides everyone else's.)
 //
 // A probe that does not come back within opts.Timeout means a transaction
-// pooler or a standby is in between, or the connection has stalled. The
+// pooler is in between, or the connection reaches another database than
+// the writers' (a standby refuses LISTEN outright), or it has stalled. The
 // listener then asks its connection for an answer, and makes a new one if
 // none comes; otherwise it counts as deaf (see Ready), says so in the log
 // once, and reads the log by itself every opts.DeafInterval, so that events
-// are late but never lost, until a probe comes back. While it has no
-// connection at all, it reads the log through pool as well.
+// are late but never lost, until a probe comes back. These reads, the
+// listener's safety net, go through pool, and so do those it makes while it
+// has no connection at all.
 //
 // Without Probe, the listener sends no probes, counts as hearing while it is
-// connected, and reads the log by itself once a minute. Call it before Run.
+// connected, and reads the log by itself, on its connection, once a minute.
+// Call it before Run.
 func (l *Listener) Probe(pool *pgxpool.Pool, opts ProbeOptions) {
 	if opts.Interval <= 0 {
 		opts.Interval = 30 * time.Second
@@ -173,8 +176,8 @@ func (l *Listener) Ready() error {
 	case l.pool == nil:
 		return nil
 	case l.deaf.Load():
-		return fmt.Errorf("%w: its own probe did not come back within %v on the LISTEN connection, "+
-			"which a transaction pooler or a standby in between would cause; "+
+		return fmt.Errorf("%w: its own probe did not come back within %v on the LISTEN connection "+
+			"(as happens through a transaction pooler, or on a connection to another database than the writers'); "+
 			"until one does, events arrive late, by reading the log every %v%s",
 			ErrDeaf, l.probe.Timeout, l.probe.DeafInterval, l.fix())
 	case !l.heard.Load():
@@ -267,15 +270,30 @@ type payload struct {
 	Probe string `json:"probe,omitempty"`
 }
 
-// probeState is the probe in flight on one connection.
-type probeState struct {
-	payload  string    // its payload's Probe; "" when none is in flight
-	deadline time.Time // when it counts as unheard
-	next     time.Time // when the next one goes out
+// session is what the listener keeps about one connection.
+type session struct {
+	conn *pgx.Conn
+
+	probe         string    // the Probe of the one in flight; "" when none is
+	probeDeadline time.Time // when the one in flight counts as unheard
+	nextProbe     time.Time // when the next one goes out
+	nextRead      time.Time // when the listener next reads the log by itself
+	// unread is when the first notification not yet followed by a read of
+	// the log was heard; zero when there is none.
+	unread time.Time
 }
 
 // listen runs one connection: LISTEN, catch up, probe, then follow
 // notifications, probes and the safety net's clock.
+//
+// While a probe is in flight, the listening connection runs no statement,
+// and a notification heard then is followed up once the probe is decided.
+// A transaction pooler passes a notification on to a client only when the
+// server session that holds it runs one of that client's statements: a
+// probe would come back through the listener's own statements and prove
+// nothing. (On a direct connection the probe takes a round trip, so the
+// wait is a millisecond.) For the same reason the safety net reads the log
+// through the pool, not on the listening connection.
 func (l *Listener) listen(ctx context.Context) error {
 	conn, err := pgx.ConnectConfig(ctx, l.config)
 	if err != nil {
@@ -311,39 +329,45 @@ func (l *Listener) listen(ctx context.Context) error {
 	if err := l.catchUp(ctx, conn, time.Now(), byNotification); err != nil {
 		return err
 	}
-	var probe probeState
-	nextRead := time.Now().Add(l.safetyNetInterval())
+	s := &session{conn: conn, nextRead: time.Now().Add(l.safetyNetInterval())}
 	if l.pool != nil {
-		l.sendProbe(ctx, &probe)
+		l.sendProbe(ctx, s)
 	}
 	for {
-		wake := nextRead
-		if l.pool != nil {
-			wake = earliest(wake, probe.next, probe.deadline)
+		wake := s.nextRead
+		if s.probe != "" {
+			wake = earliest(wake, s.probeDeadline)
+		} else if l.pool != nil {
+			wake = earliest(wake, s.nextProbe)
 		}
 		n, err := waitForNotification(ctx, conn, time.Until(wake))
 		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
 		if n != nil {
-			if err := l.notified(ctx, conn, n, &probe); err != nil {
-				return err
-			}
+			l.notified(n, s)
 		}
 		now := time.Now()
-		if probe.payload != "" && !now.Before(probe.deadline) {
-			if err := l.unheard(ctx, conn, &probe); err != nil {
+		if s.probe != "" && !now.Before(s.probeDeadline) {
+			if err := l.unheard(ctx, s); err != nil {
 				return err
 			}
+			s.nextRead = earliest(s.nextRead, now.Add(l.safetyNetInterval())) // deaf: read soon
 		}
-		if !now.Before(nextRead) {
-			if err := l.catchUp(ctx, conn, now, bySafetyNet); err != nil {
+		if !s.unread.IsZero() && s.probe == "" {
+			if err := l.catchUp(ctx, conn, s.unread, byNotification); err != nil {
 				return err
 			}
-			nextRead = now.Add(l.safetyNetInterval())
+			s.unread = time.Time{}
 		}
-		if l.pool != nil && probe.payload == "" && !now.Before(probe.next) {
-			l.sendProbe(ctx, &probe)
+		if !now.Before(s.nextRead) {
+			if err := l.safetyNet(ctx, s, now); err != nil {
+				return err
+			}
+			s.nextRead = now.Add(l.safetyNetInterval())
+		}
+		if l.pool != nil && s.probe == "" && !now.Before(s.nextProbe) {
+			l.sendProbe(ctx, s)
 		}
 	}
 }
@@ -362,30 +386,43 @@ func waitForNotification(ctx context.Context, conn *pgx.Conn, d time.Duration) (
 }
 
 // notified handles one notification: a probe of ours comes back, anyone
-// else's is ignored, and an event notification is read from the log unless
-// an earlier read already went past it.
-func (l *Listener) notified(ctx context.Context, conn *pgx.Conn, n *pgconn.Notification, probe *probeState) error {
+// else's is ignored, and an event notification calls for a read of the log
+// unless an earlier read already went past it.
+func (l *Listener) notified(n *pgconn.Notification, s *session) {
 	noticed := time.Now()
 	l.lastNotified.Store(noticed.UnixNano())
 	var p payload
 	err := json.Unmarshal([]byte(n.Payload), &p)
 	switch {
 	case err == nil && p.Probe != "":
-		if p.Probe == probe.payload {
-			probe.payload, probe.deadline = "", time.Time{}
+		if p.Probe == s.probe {
+			s.probe, s.probeDeadline = "", time.Time{}
 			l.hearing()
 		}
-		return nil
 	case err == nil && p.Last != 0 && p.Last <= l.Position():
-		return nil // an earlier read already handed it on
+		// An earlier read already handed it on.
+	case s.unread.IsZero():
+		s.unread = noticed
 	}
-	return l.catchUp(ctx, conn, noticed, byNotification)
+}
+
+// safetyNet reads the log without a notification to prompt it: through
+// the pool when the listener probes (see listen), else on its connection.
+func (l *Listener) safetyNet(ctx context.Context, s *session, now time.Time) error {
+	if l.pool == nil {
+		return l.catchUp(ctx, s.conn, now, bySafetyNet)
+	}
+	if err := l.catchUp(ctx, l.pool, now, bySafetyNet); err != nil && ctx.Err() == nil {
+		// The pool's trouble, not the listener's: its own reads go on.
+		l.log.Debug("listener cannot read the log through the pool", "err", err)
+	}
+	return nil
 }
 
 // sendProbe sends a probe through the pool. A pool that cannot send it is
 // not the listener's trouble (the readiness of the database says so); the
 // next probe is tried after a deaf interval.
-func (l *Listener) sendProbe(ctx context.Context, probe *probeState) {
+func (l *Listener) sendProbe(ctx context.Context, s *session) {
 	l.probes++
 	id := fmt.Sprintf("%s.%d", l.id, l.probes)
 	body, _ := json.Marshal(payload{Probe: id})
@@ -396,27 +433,28 @@ func (l *Listener) sendProbe(ctx context.Context, probe *probeState) {
 		if ctx.Err() == nil {
 			l.log.Debug("listener cannot send its probe", "err", err)
 		}
-		probe.payload, probe.deadline, probe.next = "", time.Time{}, now.Add(l.probe.DeafInterval)
+		s.nextProbe = now.Add(l.probe.DeafInterval)
 		return
 	}
-	probe.payload, probe.deadline = id, now.Add(l.probe.Timeout)
-	probe.next = now.Add(l.probe.Interval)
+	s.probe, s.probeDeadline = id, now.Add(l.probe.Timeout)
+	s.nextProbe = now.Add(l.probe.Interval)
 }
 
 // unheard handles a probe that did not come back in time: a connection
 // that does not answer either is made anew; one that answers is deaf.
-func (l *Listener) unheard(ctx context.Context, conn *pgx.Conn, probe *probeState) error {
-	probe.payload, probe.deadline = "", time.Time{}
-	probe.next = time.Now().Add(l.probe.DeafInterval)
+func (l *Listener) unheard(ctx context.Context, s *session) error {
+	s.probe, s.probeDeadline = "", time.Time{}
+	s.nextProbe = time.Now().Add(l.probe.DeafInterval)
 	pingCtx, cancel := context.WithTimeout(ctx, l.probe.Timeout)
 	defer cancel()
-	if err := conn.Ping(pingCtx); err != nil {
+	if err := s.conn.Ping(pingCtx); err != nil {
 		return fmt.Errorf("probe did not come back within %v, and the connection does not answer: %w", l.probe.Timeout, err)
 	}
 	l.heard.Store(false)
 	if !l.deaf.Swap(true) {
-		l.log.Warn("listener cannot hear: its own probe notification did not come back on the LISTEN connection, "+
-			"which a transaction pooler or a standby in between would cause; events arrive late, by reading the log",
+		l.log.Warn("listener cannot hear: its own probe notification did not come back on the LISTEN connection "+
+			"(as happens through a transaction pooler, or on a connection to another database than the writers'); "+
+			"events arrive late, by reading the log",
 			"timeout", l.probe.Timeout, "read_every", l.probe.DeafInterval, "fix", l.probe.Fix)
 	}
 	return nil
