@@ -104,8 +104,8 @@ func connect(ctx context.Context, url, directURL string, log *slog.Logger) (data
 	}
 	if directPooled {
 		log.Warn("DATABASE_DIRECT_URL goes through a connection pooler (it defaults to DATABASE_URL): " +
-			"LISTEN there will not hear, and the migration lock may outlive the migration; " +
-			"set DATABASE_DIRECT_URL to a direct connection to the primary")
+			"LISTEN and the migration lock need a session of their own, which only a pooler in session mode keeps; " +
+			"if this one pools transactions, set DATABASE_DIRECT_URL to a direct connection to the primary")
 	}
 	// Pool connections never LISTEN. Behind a transaction pooler, though, a
 	// server session on which the listener once said LISTEN may serve any

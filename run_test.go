@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -454,6 +455,18 @@ func TestRunKeepsDatabasePasswordsOutOfConfigurationErrors(t *testing.T) {
 		err := run(context.Background(), nil, env(vars), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("a %s that cannot be parsed: run error = %v, want one naming it without its password", name, err)
+		}
+	}
+}
+
+func TestEveryVariableIsInTheREADMEsTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range envVars {
+		if !strings.Contains(string(readme), "\n| `"+name+"` |") {
+			t.Errorf("README.md's configuration table has no row for %s", name)
 		}
 	}
 }

@@ -170,7 +170,7 @@ func (l *Listener) Ready() error {
 			return ErrNotListening
 		}
 		if isStandby(last) {
-			return fmt.Errorf("%w: %v: LISTEN needs the primary%s", ErrNotListening, last, l.fix())
+			return fmt.Errorf("%w: %v%s", ErrNotListening, last, l.fix())
 		}
 		return fmt.Errorf("%w: %v", ErrNotListening, last)
 	case l.pool == nil:
@@ -218,7 +218,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	var backoff time.Duration
 	var lastLogged string
 	for {
-		began := time.Now()
+		began, connects := time.Now(), l.connects
 		err := l.listen(ctx)
 		l.connected.Store(false)
 		if ctx.Err() != nil {
@@ -234,7 +234,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		// The same failure over and over (a server that refuses LISTEN, a
 		// database that is down) is said once, not at every attempt.
 		level := slog.LevelWarn
-		if err.Error() == lastLogged {
+		if err.Error() == lastLogged && l.connects == connects {
 			level = slog.LevelDebug
 		}
 		lastLogged = err.Error()
