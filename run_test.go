@@ -314,7 +314,11 @@ func followNewOrder(t *testing.T, base string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := http.DefaultClient.Do(req)
+	// A connection of its own: the server keeps a stream's connection to
+	// itself and closes it when the stream ends, and a later request must
+	// not be sent down it.
+	streams := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	stream, err := streams.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
