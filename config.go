@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordertracker/ordertracker/internal/clientaddr"
 	"github.com/ordertracker/ordertracker/internal/ratelimit"
@@ -40,6 +43,10 @@ type config struct {
 	orderLimit        ratelimit.Rate     // ORDER_LIMIT
 	maxConns          int                // MAX_CONNS
 	maxConnsPerClient int                // MAX_CONNS_PER_CLIENT
+	databaseDirectURL string             // DATABASE_DIRECT_URL
+	probeInterval     time.Duration      // LISTENER_PROBE_INTERVAL
+	probeTimeout      time.Duration      // LISTENER_PROBE_TIMEOUT
+	metricsAddr       string             // METRICS_ADDR
 }
 
 // envVars lists every variable the program reads.
@@ -49,6 +56,7 @@ var envVars = []string{
 	"STAFF_PASSWORD", "STAFF_SESSION_LIFETIME", "STAFF_COOKIE_SECURE",
 	"TRUSTED_PROXIES", "ORDER_LIMIT", "MAX_CONNS", "MAX_CONNS_PER_CLIENT",
 	"DRAIN_TIMEOUT", "TLS_CERT_FILE", "TLS_KEY_FILE",
+	"DATABASE_DIRECT_URL", "LISTENER_PROBE_INTERVAL", "LISTENER_PROBE_TIMEOUT", "METRICS_ADDR",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -69,6 +77,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 		staffPassword:   getenv("STAFF_PASSWORD"),
 		sessionLifetime: 12 * time.Hour,
+
+		databaseDirectURL: getenv("DATABASE_DIRECT_URL"),
+		probeInterval:     30 * time.Second,
+		probeTimeout:      5 * time.Second,
+		metricsAddr:       getenv("METRICS_ADDR"),
 	}
 	var errs []error
 	bad := func(name, value, why string) {
@@ -86,6 +99,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"SSE_RETRY", &c.retry},
 		{"SHUTDOWN_TIMEOUT", &c.shutdownGrace},
 		{"STAFF_SESSION_LIFETIME", &c.sessionLifetime},
+		{"LISTENER_PROBE_INTERVAL", &c.probeInterval},
+		{"LISTENER_PROBE_TIMEOUT", &c.probeTimeout},
 	} {
 		v := getenv(d.name)
 		if v == "" {
@@ -123,6 +138,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("STAFF_COOKIE_SECURE", v, "want true or false")
 		}
 	}
+	errs = append(errs, checkDatabaseURLs(c)...)
+	if c.probeTimeout >= c.probeInterval {
+		bad("LISTENER_PROBE_TIMEOUT", c.probeTimeout.String(), "want less than LISTENER_PROBE_INTERVAL ("+c.probeInterval.String()+")")
+	}
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			bad("METRICS_ADDR", c.metricsAddr, "want host:port, such as 127.0.0.1:9090 or :9090")
+		}
+	}
 	if c.trustedProxies, err = clientaddr.ParseProxies(getenv("TRUSTED_PROXIES")); err != nil {
 		bad("TRUSTED_PROXIES", getenv("TRUSTED_PROXIES"), err.Error()+"; want a comma-separated list of CIDR prefixes")
 	}
@@ -144,6 +168,28 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// checkDatabaseURLs reports database URLs that cannot be parsed, without
+// their values (pgx's message leaves out the password), and a direct URL
+// with nothing to be the direct way to.
+func checkDatabaseURLs(c config) []error {
+	var errs []error
+	for _, u := range []struct{ name, value string }{
+		{"DATABASE_URL", c.databaseURL},
+		{"DATABASE_DIRECT_URL", c.databaseDirectURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if _, err := pgconn.ParseConfig(u.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
+		}
+	}
+	if c.databaseDirectURL != "" && c.databaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_DIRECT_URL is set and DATABASE_URL is not: the direct URL is a second way to DATABASE_URL's database"))
+	}
+	return errs
 }
 
 // defaultOrderLimit is ORDER_LIMIT's default: twenty orders at once from

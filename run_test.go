@@ -5,13 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ordertracker/ordertracker/internal/pgbouncer"
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/orders"
 )
 
 // env is a getenv over a map.
@@ -24,6 +31,13 @@ func env(vars map[string]string) func(string) string {
 // returns its error.
 func startRun(t *testing.T, args []string, vars map[string]string) (string, func() error) {
 	t.Helper()
+	base, stop, _ := startRunOutput(t, args, vars)
+	return base, stop
+}
+
+// startRunOutput is startRun that also returns what run prints.
+func startRunOutput(t *testing.T, args []string, vars map[string]string) (string, func() error, *runOutput) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, outW := io.Pipe()
 	errc := make(chan error, 1)
@@ -31,15 +45,22 @@ func startRun(t *testing.T, args []string, vars map[string]string) (string, func
 		errc <- run(ctx, args, env(vars), outW, io.Discard)
 		outW.Close()
 	}()
+	printed := &runOutput{more: make(chan struct{}, 1)}
 	lines := bufio.NewScanner(out)
 	base := ""
 	for lines.Scan() {
+		printed.add(lines.Text())
 		if addr, ok := strings.CutPrefix(lines.Text(), "Listening on "); ok {
 			base = addr
 			break
 		}
 	}
-	go io.Copy(io.Discard, out)
+	go func() {
+		for lines.Scan() {
+			printed.add(lines.Text())
+		}
+		io.Copy(io.Discard, out)
+	}()
 	if base == "" {
 		cancel()
 		t.Fatalf("run never said where it listens; it returned %v", <-errc)
@@ -60,7 +81,46 @@ func startRun(t *testing.T, args []string, vars map[string]string) (string, func
 		}
 	}
 	t.Cleanup(func() { stop() })
-	return base, stop
+	return base, stop, printed
+}
+
+// runOutput is what run printed, line by line.
+type runOutput struct {
+	mu    sync.Mutex
+	lines []string
+	more  chan struct{}
+}
+
+func (o *runOutput) add(line string) {
+	o.mu.Lock()
+	o.lines = append(o.lines, line)
+	o.mu.Unlock()
+	select {
+	case o.more <- struct{}{}:
+	default:
+	}
+}
+
+// after waits for a line that starts with prefix and returns the rest of it.
+func (o *runOutput) after(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		o.mu.Lock()
+		for _, line := range o.lines {
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				o.mu.Unlock()
+				return rest
+			}
+		}
+		printed := strings.Join(o.lines, "\n")
+		o.mu.Unlock()
+		select {
+		case <-o.more:
+		case <-deadline:
+			t.Fatalf("run never printed a line starting %q; it printed:\n%s", prefix, printed)
+		}
+	}
 }
 
 func TestRunServesAndShutsDownWithAStreamOpen(t *testing.T) {
@@ -146,6 +206,11 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{"an unknown stage", nil, map[string]string{"STAGE_DURATIONS": "baking=1s"}, "unknown stage"},
 		{"a bad heartbeat", nil, map[string]string{"HEARTBEAT_INTERVAL": "often"}, "HEARTBEAT_INTERVAL"},
 		{"a bad log format", nil, map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"a probe timeout as long as its interval", nil, map[string]string{"LISTENER_PROBE_INTERVAL": "5s", "LISTENER_PROBE_TIMEOUT": "5s"}, "LISTENER_PROBE_TIMEOUT"},
+		{"a bad probe interval", nil, map[string]string{"LISTENER_PROBE_INTERVAL": "-1s"}, "LISTENER_PROBE_INTERVAL"},
+		{"a metrics address without a port", nil, map[string]string{"METRICS_ADDR": "localhost"}, "METRICS_ADDR"},
+		{"a direct URL without a pooled one", nil, map[string]string{"DATABASE_DIRECT_URL": "postgres://localhost/db"}, "DATABASE_DIRECT_URL"},
+		{"a direct URL that cannot be parsed", nil, map[string]string{"DATABASE_URL": "postgres://localhost/db", "DATABASE_DIRECT_URL": "postgres://u:secret@[::1/db"}, "DATABASE_DIRECT_URL"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard)
@@ -200,5 +265,216 @@ func TestHealthcheckAsksTheServerOnADDR(t *testing.T) {
 	ln.Close()
 	if err := run(context.Background(), []string{"healthcheck"}, env(map[string]string{"ADDR": ":" + closed}), io.Discard, io.Discard); err == nil {
 		t.Error("healthcheck of a port nobody listens on succeeded")
+	}
+}
+
+// waitForReadyz polls /readyz until it answers status with a body that
+// contains want, and returns the body.
+func waitForReadyz(t *testing.T, base string, status int, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == status && strings.Contains(string(body), want) {
+			return string(body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz = %d %s, want %d with %q", resp.StatusCode, body, status, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// followNewOrder creates an order through the API and reads its stream
+// from the start (?since=0) until the order is delivered, checking that
+// every stage arrives once, in order.
+func followNewOrder(t *testing.T, base string) {
+	t.Helper()
+	resp, err := http.Post(base+"/api/orders", "application/json",
+		strings.NewReader(`{"name":"Ada","items":[{"id":"margherita","quantity":1}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		resp.Body.Close()
+		t.Fatalf("POST /api/orders = %d, want 201", resp.StatusCode)
+	}
+	var created struct {
+		Token     string `json:"token"`
+		EventsURL string `json:"events_url"`
+	}
+	decodeJSON(t, resp, &created)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+created.EventsURL+"?since=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A connection of its own: the server keeps a stream's connection to
+	// itself and closes it when the stream ends, and a later request must
+	// not be sent down it.
+	streams := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	stream, err := streams.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	r := bufio.NewReader(stream.Body)
+	var events []sseEvent
+	for len(events) == 0 || events[len(events)-1].data.Status != orders.Delivered {
+		ev, err := readEvent(r)
+		if err != nil {
+			t.Fatalf("the order's stream, after %d events: %v", len(events), err)
+		}
+		events = append(events, ev)
+	}
+	checkJourney(t, "the order's stream", created.Token, events, 1)
+}
+
+// startWorker runs the worker role until the test ends.
+func startWorker(t *testing.T, vars map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, []string{"worker"}, env(vars), io.Discard, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("the worker returned %v, want nil", err)
+		}
+	})
+}
+
+// TestRunBehindATransactionPooler runs every role with DATABASE_URL
+// pointing at PgBouncer in transaction mode and DATABASE_DIRECT_URL at the
+// database itself, as the README's Deploying section says: the schema is
+// migrated, an order made through the API is moved on by a worker, its
+// events reach the stream, staff sessions (kept in the database) work, and
+// the web process is ready.
+func TestRunBehindATransactionPooler(t *testing.T) {
+	t.Parallel()
+	direct := pgtest.NewEmptyDatabase(t)
+	vars := map[string]string{
+		"DATABASE_URL":        pgbouncer.Start(t, direct),
+		"DATABASE_DIRECT_URL": direct,
+		"STAGE_DURATIONS":     fastStages,
+	}
+	var out strings.Builder
+	if err := run(t.Context(), []string{"migrate"}, env(vars), &out, io.Discard); err != nil {
+		t.Fatalf("migrate through PgBouncer: %v", err)
+	}
+	startWorker(t, vars)
+	web := maps.Clone(vars)
+	web["ADDR"], web["STAFF_PASSWORD"] = "127.0.0.1:0", "correct horse"
+	base, _ := startRun(t, []string{"web"}, web)
+	waitForReadyz(t, base, http.StatusOK, `"listener":"ok"`)
+	followNewOrder(t, base)
+
+	// Staff sessions live in the database, read and written through the
+	// pooled URL by the session store.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staff := &http.Client{Jar: jar}
+	resp, err := staff.PostForm(base+"/staff/login", url.Values{"password": {"correct horse"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/staff" {
+		t.Errorf("staff sign-in ended at %s with %d, want the board with 200", resp.Request.URL.Path, resp.StatusCode)
+	}
+}
+
+// TestRunWithOnlyAPooledURLSaysItCannotHearAndStillDelivers gives the web
+// process nothing but a pooled DATABASE_URL: LISTEN through the pooler
+// hears nothing. The process must say so on /readyz (naming the fix) and in
+// its metrics, and events must still reach the streams, by reading the log.
+func TestRunWithOnlyAPooledURLSaysItCannotHearAndStillDelivers(t *testing.T) {
+	t.Parallel()
+	base, _ := startRun(t, nil, map[string]string{
+		"DATABASE_URL":           pgbouncer.Start(t, pgtest.NewDatabase(t)),
+		"ADDR":                   "127.0.0.1:0",
+		"STAGE_DURATIONS":        fastStages,
+		"LISTENER_PROBE_TIMEOUT": "500ms",
+	})
+	body := waitForReadyz(t, base, http.StatusServiceUnavailable, "DATABASE_DIRECT_URL")
+	var checks map[string]string
+	if err := json.Unmarshal([]byte(body), &checks); err != nil {
+		t.Fatalf("/readyz body %s: %v", body, err)
+	}
+	if !strings.Contains(checks["listener"], "cannot hear") || checks["database"] != "ok" {
+		t.Errorf("/readyz = %s, want the database ok and the listener unable to hear", body)
+	}
+	followNewOrder(t, base)
+
+	metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		"\nordertracker_listener_hears 0\n",
+		"\nordertracker_listener_connected 1\n",
+		"\nordertracker_listener_seconds_since_notification ",
+		"\nordertracker_listener_safety_net_events_total ",
+		"\nordertracker_listener_lag_events ",
+		"\nordertracker_notification_queue_usage_ratio ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+}
+
+func TestRunServesMetricsOnlyOnMETRICS_ADDR(t *testing.T) {
+	t.Parallel()
+	base, _, out := startRunOutput(t, []string{"web"}, map[string]string{
+		"DATABASE_URL": pgtest.NewDatabase(t),
+		"ADDR":         "127.0.0.1:0",
+		"METRICS_ADDR": "127.0.0.1:0",
+	})
+	metricsURL := out.after(t, "Metrics on ")
+	get(t, base+"/healthz") // the rest of the main listener is as it was, and counted
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics on the main listener = %d, want 404", resp.StatusCode)
+	}
+	metrics := get(t, metricsURL)
+	for _, name := range []string{"ordertracker_listener_hears", "ordertracker_streams_open", "ordertracker_http_requests_total"} {
+		if !strings.Contains(metrics, "\n"+name) {
+			t.Errorf("METRICS_ADDR's /metrics lacks %s", name)
+		}
+	}
+}
+
+func TestRunKeepsDatabasePasswordsOutOfConfigurationErrors(t *testing.T) {
+	for _, name := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL"} {
+		vars := map[string]string{"DATABASE_URL": "postgres://localhost/db", name: "postgres://u:hunter2@[::1/db"}
+		err := run(context.Background(), nil, env(vars), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("a %s that cannot be parsed: run error = %v, want one naming it without its password", name, err)
+		}
+	}
+}
+
+func TestEveryVariableIsInTheREADMEsTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range envVars {
+		if !strings.Contains(string(readme), "\n| `"+name+"` |") {
+			t.Errorf("README.md's configuration table has no row for %s", name)
+		}
 	}
 }

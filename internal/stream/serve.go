@@ -47,6 +47,11 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription, re
 	}
 
 	rc := http.NewResponseController(w)
+	if r.ProtoMajor == 1 {
+		// The connection is taken over, and closed when the stream ends:
+		// a client must not send another request down it.
+		w.Header().Set("Connection", "close")
+	}
 	writeHeader(w, rc)
 	out := append(sse.AppendRetry(nil, h.opts.Retry), body...)
 	err = writeAndFlush(w, rc, out, h.opts.WriteTimeout)
