@@ -28,6 +28,7 @@ type config struct {
 	retry         time.Duration         // SSE_RETRY
 	workerBatch   int                   // WORKER_BATCH
 	maxStreams    int                   // MAX_STREAMS
+	perClient     int                   // MAX_STREAMS_PER_CLIENT
 	logFormat     string                // LOG_FORMAT
 	logLevel      slog.Level            // LOG_LEVEL
 	shutdownGrace time.Duration         // SHUTDOWN_TIMEOUT
@@ -55,7 +56,7 @@ var envVars = []string{
 	"WORKER_BATCH", "MAX_STREAMS", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
 	"STAFF_PASSWORD", "STAFF_SESSION_LIFETIME", "STAFF_COOKIE_SECURE",
 	"TRUSTED_PROXIES", "ORDER_LIMIT", "MAX_CONNS", "MAX_CONNS_PER_CLIENT",
-	"DRAIN_TIMEOUT", "TLS_CERT_FILE", "TLS_KEY_FILE",
+	"DRAIN_TIMEOUT", "TLS_CERT_FILE", "TLS_KEY_FILE", "MAX_STREAMS_PER_CLIENT",
 	"DATABASE_DIRECT_URL", "LISTENER_PROBE_INTERVAL", "LISTENER_PROBE_TIMEOUT", "METRICS_ADDR",
 }
 
@@ -71,6 +72,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		retry:         2 * time.Second,
 		shutdownGrace: 10 * time.Second,
 		drain:         5 * time.Second,
+		perClient:     100,
 		workerBatch:   500,
 		tlsCert:       getenv("TLS_CERT_FILE"),
 		tlsKey:        getenv("TLS_KEY_FILE"),
@@ -119,6 +121,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("DRAIN_TIMEOUT", v, "want a duration such as 5s, or 0 to end every stream at once")
 		}
 		c.drain = dur
+	}
+	if v := getenv("MAX_STREAMS_PER_CLIENT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad("MAX_STREAMS_PER_CLIENT", v, "want a whole number of streams, at least 1")
+		}
+		c.perClient = n
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		bad("TLS_CERT_FILE", c.tlsCert, "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither")

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ordertracker/ordertracker/internal/clientaddr"
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/migrations"
 	"github.com/ordertracker/ordertracker/orders"
@@ -94,7 +95,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	metrics := newRegistry(store, listener, worker)
 	if command == "" || command == "web" {
-		hub := stream.NewHub(stream.Options{Heartbeat: cfg.heartbeat, Retry: cfg.retry, MaxStreams: cfg.maxStreams, Logger: log})
+		hub := stream.NewHub(stream.Options{
+			Heartbeat:           cfg.heartbeat,
+			Retry:               cfg.retry,
+			MaxStreams:          cfg.maxStreams,
+			MaxStreamsPerClient: cfg.perClient,
+			ClientKey:           clientaddr.Key,
+			Logger:              log,
+		})
 		listener.Handle(hub.Publish)
 		staff := staffConfig(cfg, stdout)
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)

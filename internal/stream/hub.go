@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -41,6 +43,9 @@ type Hub struct {
 	drainMu  sync.Mutex
 	draining bool
 	idle     chan struct{} // closed once draining and no stream is left
+
+	clientsMu sync.Mutex
+	clients   map[string]int // open streams by client, when MaxStreamsPerClient is set
 }
 
 // Options configure a Hub. The zero value of each field means its default.
@@ -64,6 +69,15 @@ type Options struct {
 	Buffer int
 	// MaxStreams caps the streams open at once; zero means no cap.
 	MaxStreams int
+	// MaxStreamsPerClient caps the streams open at once from one client,
+	// as ClientKey names it, so that no one client can take the streams
+	// away from everyone else. A stream of several orders counts once.
+	// Zero means no cap.
+	MaxStreamsPerClient int
+	// ClientKey names the client of a request for MaxStreamsPerClient: an
+	// address, or a network for addresses that belong together. Nil counts
+	// every request as its connection's peer address.
+	ClientKey func(*http.Request) string
 	// Logger receives the hub's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -95,6 +109,10 @@ func NewHub(opts Options) *Hub {
 		heartbeat: newPayload(sse.AppendComment(nil, "heartbeat")),
 		metrics:   newMetrics(),
 		reclaim:   newReclaimer(opts.Logger),
+		clients:   make(map[string]int),
+	}
+	if h.opts.ClientKey == nil {
+		h.opts.ClientKey = peerAddr
 	}
 	h.shards = make([]*shard, max(runtime.GOMAXPROCS(0), 1))
 	for i := range h.shards {
@@ -183,30 +201,74 @@ type refusal string
 
 const (
 	refusedBusy     refusal = "busy"     // the process has MaxStreams open
+	refusedClient   refusal = "client"   // the client has MaxStreamsPerClient open
 	refusedDraining refusal = "draining" // the process is shutting down
 )
 
-// subscribe places a new stream in a shard, where it is held every batch
-// published from now on, or says why it cannot.
-func (h *Hub) subscribe(sub Subscription) (*stream, refusal) {
+// subscribe places a new stream of client's in a shard, where it is held
+// every batch published from now on, or says why it cannot.
+func (h *Hub) subscribe(sub Subscription, client string) (*stream, refusal) {
 	h.drainMu.Lock()
 	draining := h.draining
 	h.drainMu.Unlock()
 	if draining {
 		return nil, refusedDraining
 	}
+	if !h.admit(client) {
+		return nil, refusedClient
+	}
 	if n := h.open.Add(1); h.opts.MaxStreams > 0 && n > int64(h.opts.MaxStreams) {
 		h.open.Add(-1)
+		h.release(client)
 		return nil, refusedBusy
 	}
-	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now()}
+	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client}
 	s.shard = h.shards[int(h.next.Add(1))%len(h.shards)]
 	s.shard.post(job{op: opAdd, stream: s})
 	return s, ""
 }
 
+// admit counts a new stream of client's, and reports false, counting
+// nothing, if the client has as many open as it may.
+func (h *Hub) admit(client string) bool {
+	if h.opts.MaxStreamsPerClient <= 0 {
+		return true
+	}
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	if h.clients[client] >= h.opts.MaxStreamsPerClient {
+		return false
+	}
+	h.clients[client]++
+	return true
+}
+
+// release counts a stream of client's out.
+func (h *Hub) release(client string) {
+	if h.opts.MaxStreamsPerClient <= 0 {
+		return
+	}
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	if h.clients[client] <= 1 {
+		delete(h.clients, client)
+		return
+	}
+	h.clients[client]--
+}
+
+// peerAddr is the address of the request's peer, without its port.
+func peerAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 // ended counts a stream out.
 func (h *Hub) ended(s *stream) {
+	h.release(s.client)
 	h.metrics.duration.Observe(time.Since(s.opened).Seconds())
 	if h.open.Add(-1) == 0 {
 		h.drainMu.Lock()

@@ -28,7 +28,7 @@ func (d discard) close(bool)                                 {}
 
 // attach opens a stream with no replay on a transport of the test's.
 func (h *Hub) attach(sub Subscription, out transport) {
-	s, _ := h.subscribe(sub)
+	s, _ := h.subscribe(sub, "bench")
 	s.shard.post(job{op: opHandOver, stream: s, out: out})
 }
 

@@ -589,3 +589,37 @@ func TestDrainEndsEveryStreamCleanlyAndTurnsNewOnesAway(t *testing.T) {
 		})
 	}
 }
+
+func TestOneClientCannotTakeEveryStream(t *testing.T) {
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, transport, Options{MaxStreamsPerClient: 2, ClientKey: func(r *http.Request) string {
+				return r.Header.Get("X-Test-Client")
+			}})
+			for _, token := range []string{"A", "B", "C"} {
+				ts.publish(token, orders.Received)
+			}
+			first := ts.open(t, "/all", "X-Test-Client", "greedy")
+			ts.open(t, "/some?orders=A,B,C", "X-Test-Client", "greedy") // several orders count once
+			refused := ts.open(t, "/all", "X-Test-Client", "greedy")
+			refused.end(t)
+			if refused.r.Retry != 30000 {
+				t.Errorf("the greedy client's third stream: retry %d, want 30000", refused.r.Retry)
+			}
+			if got := testutil.ToFloat64(ts.hub.metrics.refused.WithLabelValues("client")); got != 1 {
+				t.Errorf("refused for its client: %v, want 1", got)
+			}
+			// Another client is served at once.
+			if u := decode(t, ts.open(t, "/one/A", "X-Test-Client", "another").next(t)); u.Token != "A" {
+				t.Errorf("another client's stream got %+v", u)
+			}
+			// A stream that ends gives its place back.
+			first.resp.Body.Close()
+			waitFor(t, "the closed stream is counted out", func() bool { return ts.hub.Streams() == 2 })
+			if u := decode(t, ts.open(t, "/one/B", "X-Test-Client", "greedy").next(t)); u.Token != "B" {
+				t.Errorf("the greedy client's stream after one closed got %+v", u)
+			}
+		})
+	}
+}

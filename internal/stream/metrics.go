@@ -50,7 +50,7 @@ func newMetrics() *metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordertracker_streams_refused_total",
-			Help: "Streams turned away with a 200 and a retry delay, by reason: busy (the process had MAX_STREAMS open) or draining (the process was shutting down).",
+			Help: "Streams turned away with a 200 and a retry delay, by reason: busy (the process had MAX_STREAMS open), client (the client had MAX_STREAMS_PER_CLIENT open) or draining (the process was shutting down).",
 		}, []string{"reason"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordertracker_events_total",

@@ -22,12 +22,13 @@ type Replay func(ctx context.Context) ([]orders.Event, error)
 // returns at once; any other response (HTTP/2) stays with its handler, and
 // Serve returns when the stream ends.
 //
-// A stream the hub cannot take now (at MaxStreams, or draining), or whose
+// A stream the hub cannot take now (at MaxStreams, its client at
+// MaxStreamsPerClient, or draining), or whose
 // replay fails, gets a 200 that tells the browser when to come back: any
 // other status would make EventSource give up for good. A client that has
 // seen the end of everything it follows gets 204, which stops EventSource.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription, replay Replay) {
-	s, why := h.subscribe(sub)
+	s, why := h.subscribe(sub, h.opts.ClientKey(r))
 	if why != "" {
 		h.refuse(w, why)
 		return
@@ -126,6 +127,10 @@ func (h *Hub) refuse(w http.ResponseWriter, why refusal) {
 	h.metrics.refused.WithLabelValues(string(why)).Inc()
 	if why == refusedDraining {
 		h.answer(w, h.drainRetry(0), "this server is restarting; reconnect to resume")
+		return
+	}
+	if why == refusedClient {
+		h.answer(w, h.opts.BusyRetry, "too many streams from your address; come back later")
 		return
 	}
 	h.answer(w, h.opts.BusyRetry, "too many streams; come back later")

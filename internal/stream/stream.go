@@ -11,6 +11,7 @@ type stream struct {
 	hub    *Hub
 	shard  *shard
 	opened time.Time
+	client string // who opened it, for MaxStreamsPerClient
 
 	// cursor belongs to the stream's handler until the hand-over, and to
 	// the shard's writer from then on.
