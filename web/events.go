@@ -67,6 +67,12 @@ const replayPage = 500
 // starts with when it has no cursor.
 const snapshotSize = 100
 
+// maxStaffReplay is the most events a stream of all orders replays: a
+// client further behind (a board left asleep for a day, or a cursor of 0)
+// is told to load the board afresh, rather than replaying a history that
+// could be the whole log on every connection.
+const maxStaffReplay = 1000
+
 // handleStaffEvents serves GET /staff/events: the events of every order,
 // with the event's position in the log as the event id. Without a cursor
 // the stream starts with the current state of the newest orders.
@@ -83,6 +89,14 @@ func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 		}
 		if !ok {
 			cursor = 0
+		}
+		if ok && head-cursor > maxStaffReplay {
+			// Positions are handed out without reuse, so head-cursor is at
+			// least the number of events missed.
+			hub.Serve(w, r, stream.AllOrdersReset(head), func(ctx context.Context) ([]orders.Event, error) {
+				return store.EventsAfter(ctx, head, replayPage)
+			})
+			return
 		}
 		hub.Serve(w, r, stream.AllOrders(cursor), func(ctx context.Context) ([]orders.Event, error) {
 			var events []orders.Event

@@ -760,3 +760,34 @@ func metricValue(t *testing.T, hub *stream.Hub, name string, label ...string) fl
 	}
 	return 0
 }
+
+// TestAStaffStreamFarBehindIsToldToReset resumes the stream of all orders
+// from a cursor more than a thousand events behind (0, as a client might
+// send on purpose): the stream replays none of them, tells the board to
+// load afresh with a reset whose id is the head, and goes on live.
+func TestAStaffStreamFarBehindIsToldToReset(t *testing.T) {
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
+	ctx := context.Background()
+	_, err := a.store.Pool().Exec(ctx, `
+		INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
+		SELECT upper(substr(md5(random()::text), 1, 26)), 'Guest', '[{"id":"margherita","name":"Margherita","price_cents":950,"quantity":1}]'::jsonb, 950, 'received', 'customer'
+		FROM generate_series(1, $1)`, maxStaffReplay+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := a.store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the listener has heard of every new order", func() bool { return a.published.Load() >= int64(maxStaffReplay+1) })
+	c := a.open(t, "/staff/events", "0")
+	events := c.waitEvents(t, 1)
+	if events[0].Type != stream.ResetEventName || events[0].LastEventID != strconv.FormatInt(head, 10) {
+		t.Fatalf("first event: %s with id %q, want a reset with id %d", events[0].Type, events[0].LastEventID, head)
+	}
+	o := a.create(t, "After the reset")
+	if u := decode(t, c.waitEvents(t, 2)[1]); u.Token != o.Token {
+		t.Errorf("the event after the reset is %+v, want the new order", u)
+	}
+}

@@ -120,3 +120,18 @@ func appendFrameWithID(dst []byte, id string, frame []byte) []byte {
 	dst = append(append(append(dst, "id: "...), id...), '\n')
 	return append(dst, rest...)
 }
+
+// ResetEventName is the type of the event that tells a client of all
+// orders that it missed too much to be replayed: it should load its state
+// afresh. Its id is the position the stream goes on from.
+const ResetEventName = "reset"
+
+// appendResetFrame appends a reset event that moves the client's cursor to
+// position head.
+func appendResetFrame(dst []byte, head int64) []byte {
+	frame, err := sse.AppendEvent(dst, strconv.FormatInt(head, 10), ResetEventName, []byte(`{"reason":"too far behind to replay; load the board afresh"}`))
+	if err != nil {
+		panic("encode reset: " + err.Error()) // a number and a constant are never refused
+	}
+	return frame
+}

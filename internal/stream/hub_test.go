@@ -72,6 +72,7 @@ func (l *testLog) after(p int64, keep func(orders.Event) bool) []orders.Event {
 // testServer serves the hub's three kinds of stream from a testLog:
 //
 //	/all?after=P              every order after position P
+//	/reset?head=P             every order after a reset to position P
 //	/one/TOKEN?after=S        one order after its sequence number S, or Last-Event-ID (none: its current state)
 //	/some?orders=A,B&after=S1.S2
 //
@@ -96,6 +97,12 @@ func newTestServer(t *testing.T, transport string, opts Options) *testServer {
 		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 		ts.hub.Serve(w, r, AllOrders(after), ts.replay(func() []orders.Event {
 			return ts.log.after(after, func(orders.Event) bool { return true })
+		}))
+	})
+	mux.HandleFunc("GET /reset", func(w http.ResponseWriter, r *http.Request) {
+		head, _ := strconv.ParseInt(r.URL.Query().Get("head"), 10, 64)
+		ts.hub.Serve(w, r, AllOrdersReset(head), ts.replay(func() []orders.Event {
+			return ts.log.after(head, func(orders.Event) bool { return true })
 		}))
 	})
 	mux.HandleFunc("GET /one/{token}", func(w http.ResponseWriter, r *http.Request) {
@@ -619,6 +626,26 @@ func TestOneClientCannotTakeEveryStream(t *testing.T) {
 			waitFor(t, "the closed stream is counted out", func() bool { return ts.hub.Streams() == 2 })
 			if u := decode(t, ts.open(t, "/one/B", "X-Test-Client", "greedy").next(t)); u.Token != "B" {
 				t.Errorf("the greedy client's stream after one closed got %+v", u)
+			}
+		})
+	}
+}
+
+func TestAClientTooFarBehindIsToldToResetAndGoesOnFromTheHead(t *testing.T) {
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, transport, Options{})
+			for range 5 {
+				ts.publish("A", orders.Received)
+			}
+			c := ts.open(t, "/reset?head=5")
+			if ev := c.next(t); ev.Type != ResetEventName || ev.LastEventID != "5" {
+				t.Fatalf("first event: %+v, want a reset with id 5", ev)
+			}
+			ts.publish("B", orders.Received)
+			if ev := c.next(t); decode(t, ev).Position != 6 {
+				t.Fatalf("after the reset: %+v, want position 6", ev)
 			}
 		})
 	}

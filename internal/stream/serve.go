@@ -41,6 +41,10 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription, re
 		return
 	}
 	body, frames, unknown := s.replay(backlog)
+	if sub.reset {
+		body = append(appendResetFrame(nil, sub.after), body...)
+		frames++
+	}
 	if frames == 0 && unknown == 0 && s.cursor.finished() {
 		h.cancel(s)
 		w.WriteHeader(http.StatusNoContent)

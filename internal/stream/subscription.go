@@ -12,6 +12,7 @@ import (
 // AllOrders, OneOrder or SomeOrders.
 type Subscription struct {
 	kind   kind
+	reset  bool     // AllOrdersReset
 	after  int64    // AllOrders: a position; OneOrder: a sequence number, -1 for none
 	tokens []string // OneOrder: one; SomeOrders: in the client's order
 	given  []string // SomeOrders: each order's cursor as the client gave it, "" for none
@@ -29,6 +30,15 @@ const (
 // events' ids are their positions in the log.
 func AllOrders(after int64) Subscription {
 	return Subscription{kind: allOrders, after: max(after, 0)}
+}
+
+// AllOrdersReset follows every order from the event after position head,
+// for a client whose cursor is too far behind to replay: the stream starts
+// with a reset event, whose id is head, that tells the client to load its
+// state afresh (the staff board reloads), instead of replaying a history
+// that could be the whole log.
+func AllOrdersReset(head int64) Subscription {
+	return Subscription{kind: allOrders, after: max(head, 0), reset: true}
 }
 
 // OneOrder follows the order with the given token from the event after
