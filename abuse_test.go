@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/sse/ssetest"
 )
 
 // The tests in this file attack the program, run as main runs it, on
@@ -392,4 +394,64 @@ func TestAbuseHeaderFlood(t *testing.T) {
 		})
 		t.Errorf("%d of %d oversized headers were answered 431", answered431.Load(), conns)
 	}
+}
+
+// TestAbuseStreamFlood has one address open streams until it is turned
+// away: it gets its share (MAX_STREAMS_PER_CLIENT), each refusal is the
+// 200 with a long retry that keeps EventSource trying, and a customer from
+// another address gets a live stream at once, and pages.
+func TestAbuseStreamFlood(t *testing.T) {
+	t.Parallel()
+	const share, attempts = 20, 60
+	base := startAbused(t, map[string]string{"MAX_STREAMS_PER_CLIENT": fmt.Sprint(share), "ORDER_LIMIT": "off"})
+	user := newClientFrom(t, "127.0.0.2")
+	order := `{"name": "Ada", "items": [{"id": "margherita", "quantity": 1}]}`
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/orders", strings.NewReader(order))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := user.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	path := base + "/orders/" + created.Token + "/events"
+
+	// open opens a stream and reads until its first event (admitted) or
+	// its end (turned away), keeping admitted ones open.
+	open := func(c *clientFrom) (admitted bool, retry int) {
+		t.Helper()
+		resp, err := c.http.Get(path)
+		if err != nil {
+			t.Fatalf("open a stream: %v", err)
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("a stream request got %s %q: EventSource would give up", resp.Status, resp.Header.Get("Content-Type"))
+		}
+		r := ssetest.NewReader(resp.Body)
+		_, err = r.NextEvent()
+		if err != nil {
+			resp.Body.Close()
+			return false, r.Retry
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return true, r.Retry
+	}
+	attacker := newClientFrom(t, "127.0.0.3")
+	admitted := 0
+	for range attempts {
+		ok, retry := open(attacker)
+		if ok {
+			admitted++
+		} else if retry != 30000 {
+			t.Errorf("a refused stream was told retry %d, want 30000", retry)
+		}
+	}
+	if admitted != share {
+		t.Errorf("one address got %d of its %d streams, want its share of %d", admitted, attempts, share)
+	}
+	if ok, _ := open(user); !ok {
+		t.Error("a customer from another address was turned away while one address held its share")
+	}
+	checkServed(t, base, user)
 }
