@@ -9,6 +9,7 @@ import (
 )
 
 func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		vars      map[string]string
@@ -55,6 +56,7 @@ func TestConnectionLimits(t *testing.T) {
 }
 
 func TestConfigReadsProxiesAndTheOrderLimit(t *testing.T) {
+	t.Parallel()
 	c, err := loadConfig(env(map[string]string{"TRUSTED_PROXIES": "127.0.0.1/32, 10.0.0.0/8", "ORDER_LIMIT": "5/min,burst=2"}))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestHomePageDescribesEachQuantityByItsMessages(t *testing.T) {
+	t.Parallel()
 	menu := orders.Menu[:2]
 	a, b := QuantityField(menu[0].ID), QuantityField(menu[1].ID)
 	tests := []struct {
@@ -32,6 +33,7 @@ func TestHomePageDescribesEachQuantityByItsMessages(t *testing.T) {
 }
 
 func TestHomePageShowsOnlyNumbersInQuantityFields(t *testing.T) {
+	t.Parallel()
 	menu := orders.Menu[:3]
 	form := OrderForm{Quantities: map[string]string{menu[0].ID: "1.5", menu[1].ID: "many"}}
 	p := NewHomePage(Assets{}, menu, form)

@@ -48,6 +48,7 @@ func vnuJar(t *testing.T) string {
 // may contain what, unclosed and misnested elements, and attribute values.
 // Warnings fail the test as errors do.
 func TestPagesAreValidHTML(t *testing.T) {
+	t.Parallel()
 	jar := vnuJar(t)
 	a := newStaffApp(t, staffOptions{})
 	cooking := a.create(t, "Ada Lovelace")

@@ -141,6 +141,7 @@ func text(n *html.Node) string {
 }
 
 func TestHomePageShowsTheMenuAndAnEmptyForm(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	p := a.get(t, "/")
 	if p.resp.StatusCode != http.StatusOK || p.resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
@@ -174,6 +175,7 @@ func TestHomePageShowsTheMenuAndAnEmptyForm(t *testing.T) {
 }
 
 func TestPlacingAnOrderRedirectsToItsTrackingPage(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	p := a.postForm(t, "/orders", url.Values{
 		"name": {"  Mia Rossi "}, "qty-margherita": {"2"}, "qty-lemonade": {"1"}, "qty-funghi": {"0"}, "qty-diavola": {""},
@@ -212,6 +214,7 @@ func TestPlacingAnOrderRedirectsToItsTrackingPage(t *testing.T) {
 }
 
 func TestABadFormComesBackWithItsValuesAndAMessagePerField(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", orders.MaxNameLength+1)
 	tests := []struct {
 		name   string
@@ -304,6 +307,7 @@ func TestABadFormComesBackWithItsValuesAndAMessagePerField(t *testing.T) {
 // TestTheJSONAPIValidatesAsTheFormDoes sends the same bad order to the form
 // and to the JSON API: the same fields are wrong, with the same words.
 func TestTheJSONAPIValidatesAsTheFormDoes(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	form := a.postForm(t, "/orders", url.Values{"name": {" "}, "qty-diavola": {"21"}})
 	resp, err := a.client.Post(a.server.URL+"/api/orders", "application/json",
@@ -341,6 +345,7 @@ func TestTheJSONAPIValidatesAsTheFormDoes(t *testing.T) {
 }
 
 func TestTrackingPageShowsTheOrderAsItStands(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	t.Run("on its way", func(t *testing.T) {
 		o := a.create(t, "Ada")
@@ -447,6 +452,7 @@ func (m movingStore) Get(ctx context.Context, token string) (orders.Order, error
 // resumes after the sequence number it renders, so a move that lands
 // between its reads must not be on the page too, or it would show twice.
 func TestTrackingPageShowsNothingPastItsSequenceNumber(t *testing.T) {
+	t.Parallel()
 	pool := pgtest.NewPool(t)
 	store := orders.NewStore(pool, orders.Options{})
 	o, err := store.Create(context.Background(), orders.NewOrder{CustomerName: "Ada", Lines: []orders.Line{{MenuID: "funghi", Quantity: 1}}})
@@ -469,6 +475,7 @@ func TestTrackingPageShowsNothingPastItsSequenceNumber(t *testing.T) {
 }
 
 func TestUnknownAddressesGetTheFriendly404Page(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	var bodies []string
 	for _, path := range []string{
@@ -505,6 +512,7 @@ func TestUnknownAddressesGetTheFriendly404Page(t *testing.T) {
 // the headers, and that nothing in them needs the Content-Security-Policy
 // to allow inline script or style.
 func TestPagesCarrySecurityHeadersAndNothingInline(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	o := a.create(t, "Ada")
 	pages := map[string]htmlPage{
@@ -560,6 +568,7 @@ func TestPagesCarrySecurityHeadersAndNothingInline(t *testing.T) {
 }
 
 func TestANameIsEscapedWhereverItIsShown(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	const name = `<script>alert("x")</script><img src=x onerror=alert(1)> & 'quotes'`
 	form := a.postForm(t, "/orders", url.Values{"name": {name}})
@@ -586,6 +595,7 @@ func TestANameIsEscapedWhereverItIsShown(t *testing.T) {
 }
 
 func TestStaticFilesAreCachedByTheirFingerprint(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	for _, name := range []string{"app.css", "track.js", "tracker-worker.js", "order-form.js", "icon.svg"} {
 		t.Run(name, func(t *testing.T) {
@@ -649,6 +659,7 @@ func TestStaticFilesAreCachedByTheirFingerprint(t *testing.T) {
 // TestTrackingPageLinksItsStreams checks the addresses the tracking script
 // is given: they must be the routes that serve the streams.
 func TestTrackingPageLinksItsStreams(t *testing.T) {
+	t.Parallel()
 	a := newPagesApp(t)
 	o := a.create(t, "Ada")
 	p := a.get(t, "/orders/"+o.Token)

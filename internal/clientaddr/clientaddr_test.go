@@ -18,6 +18,7 @@ func mustProxies(t testing.TB, list string) Proxies {
 }
 
 func TestClient(t *testing.T) {
+	t.Parallel()
 	proxies := mustProxies(t, "127.0.0.1/32, 10.0.0.0/8, 2001:db8:aaaa::/48")
 	tests := []struct {
 		name string
@@ -64,6 +65,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestNoProxiesTrustsNoHeader(t *testing.T) {
+	t.Parallel()
 	var none Proxies
 	if got := none.Client(netip.MustParseAddr("127.0.0.1"), []string{"203.0.113.9"}); got != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("with no trusted proxies the client is %s, want the peer 127.0.0.1", got)
@@ -71,6 +73,7 @@ func TestNoProxiesTrustsNoHeader(t *testing.T) {
 }
 
 func TestParseProxies(t *testing.T) {
+	t.Parallel()
 	p := mustProxies(t, " 10.0.0.0/8 ,192.0.2.1, ::ffff:198.51.100.0/120, 2001:db8::/32,")
 	for _, tt := range []struct {
 		addr string
@@ -100,6 +103,7 @@ func TestParseProxies(t *testing.T) {
 }
 
 func TestKeyOf(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ addr, want string }{
 		{"192.0.2.7", "192.0.2.7"},
 		{"::ffff:192.0.2.7", "192.0.2.7"},
@@ -114,6 +118,7 @@ func TestKeyOf(t *testing.T) {
 }
 
 func TestMiddlewarePutsTheClientInTheContext(t *testing.T) {
+	t.Parallel()
 	proxies := mustProxies(t, "127.0.0.1/32")
 	var got, key, text string
 	h := Middleware(proxies)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

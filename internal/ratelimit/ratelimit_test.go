@@ -9,6 +9,7 @@ import (
 )
 
 func TestAllowGivesEachKeyABurstThenOneAttemptPerInterval(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		l := New(3, time.Minute)
 		for i := range 3 {
@@ -38,6 +39,7 @@ func TestAllowGivesEachKeyABurstThenOneAttemptPerInterval(t *testing.T) {
 }
 
 func TestSweepForgetsOnlyFullBuckets(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		l := New(2, time.Minute)
 		l.Allow("busy")
@@ -62,6 +64,7 @@ func TestSweepForgetsOnlyFullBuckets(t *testing.T) {
 }
 
 func TestTheTableNeverHoldsMoreThanMaxKeys(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		l := New(2, time.Hour) // nothing refills during the test: sweeps free nothing
 		for i := range MaxKeys + 500 {
@@ -77,6 +80,7 @@ func TestTheTableNeverHoldsMoreThanMaxKeys(t *testing.T) {
 }
 
 func TestAllowIsSafeForConcurrentUse(t *testing.T) {
+	t.Parallel()
 	l := New(5, time.Hour)
 	allowed := make(chan bool, 8*50)
 	var wg sync.WaitGroup
@@ -102,6 +106,7 @@ func TestAllowIsSafeForConcurrentUse(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   string
 		want Rate
