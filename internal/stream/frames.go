@@ -1,5 +1,3 @@
-// Package stream is the one engine that delivers order events to browsers
-// as Server-Sent Events.
 package stream
 
 import (

@@ -1,3 +1,14 @@
+// Package stream is the one engine that delivers order events to browsers
+// as Server-Sent Events, from a stream's subscription to its end.
+//
+// A web handler checks who may see what, reads the client's cursor, and
+// calls Hub.Serve with a Subscription (AllOrders, OneOrder, SomeOrders) and
+// a Replay that reads the log; the hub does the rest, the same way for
+// every stream and every transport. Read hub.go (the hub and Publish),
+// serve.go (a stream's start), shard.go (the writer that serves the
+// streams), subscription.go (the cursor, whose one rule keeps every event
+// exactly once), transport.go (HTTP/1 taken over, HTTP/2 flushed), then
+// drain.go and frames.go.
 package stream
 
 import (
