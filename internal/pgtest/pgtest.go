@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,7 @@ func Main(m *testing.M) { os.Exit(Run(m)) }
 func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	flag.Parse() // to see -test.v, -test.list and -test.fuzzworker before m.Run
+	waitBound()
 	if !lazy() {
 		e, err := setup()
 		if err != nil {
@@ -106,6 +108,24 @@ func Run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// minParallel is how many parallel tests a package that uses a database
+// runs at once, at least, unless -parallel says otherwise: such tests spend
+// most of their time waiting on PostgreSQL (and some on a browser or a
+// stream), so the default of one per CPU leaves a 2-core machine idle.
+const minParallel = 4
+
+// waitBound raises -test.parallel to minParallel when the command line
+// does not set it.
+func waitBound() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if f := flag.Lookup("test.parallel"); f != nil && !set {
+		if n, err := strconv.Atoi(f.Value.String()); err == nil && n < minParallel {
+			f.Value.Set(strconv.Itoa(minParallel))
+		}
+	}
 }
 
 // lazy reports whether this run of the binary may well need no database.
