@@ -278,14 +278,25 @@ func testRollingRestart(t *testing.T, bin string) {
 	t.Logf("%d orders followed to the end and %d staff streams, with %d reconnects in all, through nginx in %v",
 		len(followers), len(staff), reconnects, time.Since(began).Round(time.Millisecond))
 
+	running := slices.Clone(workers)
 	for _, w := range webs {
-		w.stop(t, syscall.SIGTERM)
+		running = append(running, w.p)
 	}
-	for _, p := range workers {
+	terminate(t, running...)
+}
+
+// terminate sends SIGTERM to every process at once, and fails the test
+// unless each then exits with code 0 (a program built with -race exits
+// with 66 when it saw a data race).
+func terminate(t *testing.T, ps ...*process) {
+	t.Helper()
+	for _, p := range ps {
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Errorf("%s: %v", p.name, err)
 		}
-		if code, err := p.wait(15 * time.Second); err != nil || code != 0 {
+	}
+	for _, p := range ps {
+		if code, err := p.wait(20 * time.Second); err != nil || code != 0 {
 			t.Errorf("%s after SIGTERM: exit code %d, %v; want 0", p.name, code, err)
 		}
 	}
