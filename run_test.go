@@ -3,16 +3,26 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"maps"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,9 +282,15 @@ func TestHealthcheckAsksTheServerOnADDR(t *testing.T) {
 // contains want, and returns the body.
 func waitForReadyz(t *testing.T, base string, status int, want string) string {
 	t.Helper()
+	return waitForReadyzWith(t, http.DefaultClient, base, status, want)
+}
+
+// waitForReadyzWith is waitForReadyz asking through client.
+func waitForReadyzWith(t *testing.T, client *http.Client, base string, status int, want string) string {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := client.Get(base + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -477,4 +493,194 @@ func TestEveryVariableIsInTheREADMEsTable(t *testing.T) {
 			t.Errorf("README.md's configuration table has no row for %s", name)
 		}
 	}
+}
+
+// TestRunOverTLSServesManyStreamsOnOneHTTP2Connection runs the web server
+// with TLS_CERT_FILE and TLS_KEY_FILE, as the README's Deploying section
+// says, and follows it as a browser does over HTTPS: HTTP/2, with every
+// request and every event stream of the site on one connection, so that
+// the six-connection limit of HTTP/1.1 is no limit. The staff session
+// cookie it hands out there is Secure.
+func TestRunOverTLSServesManyStreamsOnOneHTTP2Connection(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, roots := writeCertificate(t, "127.0.0.1")
+	base, stop := startRun(t, []string{"web"}, map[string]string{
+		"DATABASE_URL":   pgtest.NewDatabase(t),
+		"ADDR":           "127.0.0.1:0",
+		"TLS_CERT_FILE":  certFile,
+		"TLS_KEY_FILE":   keyFile,
+		"STAFF_PASSWORD": "correct horse",
+	})
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("run says it listens on %s, want an https:// address", base)
+	}
+
+	var dials atomic.Int32
+	transport := &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}
+	t.Cleanup(transport.CloseIdleConnections)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{
+		Transport:     transport,
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	do := func(req *http.Request, wantStatus int) *http.Response {
+		t.Helper()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+		}
+		if resp.ProtoMajor != 2 || resp.StatusCode != wantStatus {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Fatalf("%s %s: %s %s %.200q; want HTTP/2 with %d", req.Method, req.URL.Path, resp.Proto, resp.Status, body, wantStatus)
+		}
+		return resp
+	}
+	post := func(path, contentType, body string, wantStatus int) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Accept", "application/json")
+		return do(req, wantStatus)
+	}
+	waitForReadyzWith(t, client, base, http.StatusOK, `"listener":"ok"`)
+
+	resp := post("/staff/login", "application/x-www-form-urlencoded", url.Values{"password": {"correct horse"}}.Encode(), http.StatusSeeOther)
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "staff_session" {
+			session = c
+		}
+	}
+	if session == nil || !session.Secure {
+		t.Errorf("staff sign-in over TLS set the session cookie %v, want it Secure", session)
+	}
+
+	const orderCount = 4
+	var tokens []string
+	for range orderCount {
+		var created struct {
+			Token string `json:"token"`
+		}
+		decodeJSON(t, post("/api/orders", "application/json", `{"name":"Ada","items":[{"id":"margherita","quantity":1}]}`, http.StatusCreated), &created)
+		tokens = append(tokens, created.Token)
+	}
+
+	// Every stream starts with the current state; what follows is live.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	open := func(path string) *bufio.Reader {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := do(req, http.StatusOK)
+		t.Cleanup(func() { resp.Body.Close() })
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("GET %s: Content-Type %q, want text/event-stream", path, ct)
+		}
+		return bufio.NewReader(resp.Body)
+	}
+	next := func(what string, stream *bufio.Reader, want orders.Status) sseEvent {
+		t.Helper()
+		ev, err := readEvent(stream)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ev.data.Status != want {
+			t.Fatalf("%s: event %+v, want one saying %s", what, ev.data, want)
+		}
+		return ev
+	}
+	staff := open("/staff/events")
+	for range orderCount {
+		next("the staff stream's first events", staff, orders.Received)
+	}
+	streams := make([]*bufio.Reader, orderCount)
+	for i, token := range tokens {
+		streams[i] = open("/orders/" + token + "/events")
+		next("order "+short(token)+"'s first event", streams[i], orders.Received)
+	}
+	for i, token := range tokens {
+		resp := post("/staff/orders/"+token+"/advance", "application/x-www-form-urlencoded", "from=received", http.StatusOK)
+		resp.Body.Close()
+		ev := next("order "+short(token)+"'s stream after staff moved it on", streams[i], orders.Cooking)
+		if ev.data.Token != token || ev.data.Seq != 2 {
+			t.Errorf("order %s's stream: event %+v, want that order's seq 2", short(token), ev.data)
+		}
+		if ev := next("the staff stream after staff moved an order on", staff, orders.Cooking); ev.data.Token != token {
+			t.Errorf("the staff stream: event for order %s, want %s", short(ev.data.Token), short(token))
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("the client dialled %d connections for %d requests and %d streams at once, want 1 (HTTP/2 multiplexes them)",
+			n, 2+orderCount*2, orderCount+1)
+	}
+	cancel()
+	if err := stop(); err != nil {
+		t.Errorf("run returned %v after a graceful shutdown, want nil", err)
+	}
+}
+
+// writeCertificate makes a self-signed certificate for host, an IP
+// address, writes it and its key as PEM files, and returns their paths and
+// a pool that trusts the certificate.
+func writeCertificate(t *testing.T, host string) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: host},
+		IPAddresses:           []net.IP{net.ParseIP(host)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, f := range []struct {
+		path, kind string
+		der        []byte
+	}{{certFile, "CERTIFICATE", der}, {keyFile, "PRIVATE KEY", keyDER}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
 }
