@@ -96,9 +96,11 @@ func (sh *shard) run() {
 		sh.mu.Lock()
 		work, sh.queue = sh.queue, work[:0]
 		if len(work) == 0 && sh.count == 0 {
+			// Everything the writer owns is let go before it says it has
+			// stopped: the next post starts another writer at once.
+			sh.drain.stop()
 			sh.running = false
 			sh.mu.Unlock()
-			sh.drain.stop()
 			return
 		}
 		sh.mu.Unlock()
