@@ -73,6 +73,7 @@ func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Log
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
 			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub, cfg.Streams, log))
+			r.Method(http.MethodGet, "/orders", handleStaffOrders(store, log))
 			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/cancel", handleStaffCancel(store, sessions, log))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,9 +110,9 @@ func TestBrowserStaffAdvanceReachesTheCustomerLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	staff.waitFor(t, "the worker's move shows", jsCard(omar, orders.Cooking)+` !== null`)
-	// Newest first: Alan was placed after Grace.
-	if got := eval[[]string](t, staff, `[...document.querySelectorAll('#group-cooking .order-name')].map((e) => e.textContent)`); strings.Join(got, ",") != "Omar Haddad,Lena Park" {
-		t.Errorf("the cooking group lists %q, want newest first", got)
+	// Oldest first, by when each started cooking: Lena before Omar.
+	if got := eval[[]string](t, staff, `[...document.querySelectorAll('#group-cooking .order-name')].map((e) => e.textContent)`); strings.Join(got, ",") != "Lena Park,Omar Haddad" {
+		t.Errorf("the cooking group lists %q, want the one cooking longest first", got)
 	}
 
 	// A button from a board that fell behind: the click is refused with
@@ -297,4 +298,94 @@ func shoot(t *testing.T, tb *tab, file string) {
 		t.Fatal(err)
 	}
 	t.Log("wrote", file)
+}
+
+// jsCards counts the cards in the column of status s.
+func jsCards(s orders.Status) string {
+	return fmt.Sprintf(`document.querySelectorAll('#group-%s .order').length`, s)
+}
+
+// jsMore reads what the column of status s says of the orders it does not
+// show, or an empty string when it says nothing.
+func jsMore(s orders.Status) string {
+	return fmt.Sprintf(`(document.querySelector('#group-%[1]s .more').hidden ? '' : document.querySelector('#group-%[1]s .more-text').textContent)`, s)
+}
+
+// jsTokens lists the tokens of the cards in the column of status s, in order.
+func jsTokens(s orders.Status) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#group-%s .order')].map((e) => e.dataset.token)`, s)
+}
+
+func TestBrowserStaffBoardKeepsAWindowAndTrueCounts(t *testing.T) {
+	a := newStaffApp(t, staffOptions{})
+	browser := newBrowser(t)
+	waiting := a.createMany(t, 60)
+
+	staff := newTab(t, browser, true)
+	a.signIn(t, staff)
+	staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+	staff.markPage(t)
+	check := func(what, expr, want string) {
+		t.Helper()
+		if got := eval[string](t, staff, expr); got != want {
+			t.Errorf("%s: %q, want %q", what, got, want)
+		}
+	}
+	check("received count", jsCount(orders.Received), "60")
+	check("received cards", jsCards(orders.Received)+`+''`, "50")
+	check("received more", jsMore(orders.Received), "and 10 more")
+	check("first card", jsTokens(orders.Received)+`[0]`, waiting[0].Token)
+
+	// The newest order has no card; it moves on all the same, and the
+	// counts say so.
+	a.advance(t, waiting[59], orders.Received)
+	staff.waitFor(t, "the counts follow an order without a card",
+		jsCount(orders.Received)+` === '59' && `+jsCount(orders.Cooking)+` === '1' && `+jsCard(waiting[59], orders.Cooking)+` !== null`)
+	check("received cards", jsCards(orders.Received)+`+''`, "50")
+	check("received more", jsMore(orders.Received), "and 9 more")
+
+	// The oldest order moves on: its card goes, and the next order waiting
+	// takes its place at the end of the window.
+	a.advance(t, waiting[0], orders.Received)
+	staff.waitFor(t, "the column fills up from the queue",
+		jsCard(waiting[0], orders.Cooking)+` !== null && `+jsCard(waiting[50], orders.Received)+` !== null && `+jsCards(orders.Received)+` === 50`)
+	check("received count", jsCount(orders.Received), "58")
+	check("received more", jsMore(orders.Received), "and 8 more")
+	check("cooking, in the order orders started cooking", jsTokens(orders.Cooking)+`.join()`, waiting[59].Token+","+waiting[0].Token)
+
+	// New orders join the end of the queue: counted, and not shown.
+	fresh := a.createMany(t, 5)
+	staff.waitFor(t, "the new orders are counted", jsCount(orders.Received)+` === '63'`)
+	check("received cards", jsCards(orders.Received)+`+''`, "50")
+	check("received more", jsMore(orders.Received), "and 13 more")
+
+	// "Show 50 more" with JavaScript: the window grows in place.
+	staff.do(t, chromedp.Click(chromedp.CSS("#group-received .more-link")))
+	staff.waitFor(t, "the column shows every order", jsCards(orders.Received)+` === 63 && `+jsMore(orders.Received)+` === ''`)
+	var want []string
+	for _, o := range append(waiting[1:59], fresh...) {
+		want = append(want, o.Token)
+	}
+	check("received, oldest first", jsTokens(orders.Received)+`.join()`, strings.Join(want, ","))
+	check("the address", `location.search`, "?received=100")
+	check("the link", `document.querySelector('#group-received .more-link').getAttribute('href')`, "/staff?received=150#group-received")
+	counts, err := a.store.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery, orders.Delivered, orders.Cancelled} {
+		check(string(s)+" count against the database", jsCount(s), strconv.Itoa(counts[s]))
+	}
+	staff.checkNotReloaded(t)
+
+	// Without JavaScript the link loads the board with the wider window.
+	plain := newTab(t, browser, false)
+	plain.do(t,
+		chromedp.Navigate(a.server.URL+"/staff"),
+		chromedp.Click(chromedp.CSS("#group-received .more-link")),
+		chromedp.WaitVisible(chromedp.CSS("#order-"+fresh[4].Token)),
+	)
+	if got := eval[string](t, plain, jsCards(orders.Received)+` + ' ' + location.search`); got != "63 ?received=100" {
+		t.Errorf("without JavaScript, after the link: %q, want 63 cards at ?received=100", got)
+	}
 }
