@@ -1,9 +1,9 @@
 -- orders_board serves the staff board: each status is a queue in the order
 -- orders entered it (updated_at is set by every move), ties broken by token,
 -- since a worker moves a whole batch at one instant. The board reads the
--- head of each unfinished status's queue, the tail of each finished one,
--- pages on from a card with a row comparison, and counts each status, all
--- from this one index, without sorting or reading the whole table.
+-- head of each unfinished status's queue and the tail of each finished one,
+-- and pages on from a card with a row comparison, all as index scans that
+-- stop after the page, without sorting or reading every order of a status.
 --
 -- token is compared byte by byte (COLLATE "C"), the order the board's script
 -- compares tokens in, so the server and the script agree on which card comes

@@ -373,27 +373,23 @@ func listStatus(ctx context.Context, q querier, p StatusPage) ([]Order, error) {
 	return list, nil
 }
 
-// everyStatus lists every status, for counting each one.
-var everyStatus = []Status{Received, Cooking, OutForDelivery, Delivered, Cancelled}
-
-// countByStatus counts each status in its own range of the orders_board
-// index (an index-only scan), so that counting the unfinished statuses costs
-// what they hold, however long the history of finished orders grows. A
-// GROUP BY over the table reads every row instead: 50 ms against 1 ms for
-// the unfinished ones, at 90,000 delivered orders.
-const countByStatus = `
-	SELECT s.status, (SELECT count(*) FROM orders o WHERE o.status = s.status)
-	FROM unnest($1::text[]) AS s (status)`
+// countByStatus counts the orders of every status in one pass over the
+// table: 2.5 ms at 10,000 orders. Counting each status from the
+// orders_board index instead was no faster at 10,000 (the planner scans
+// the table for each third) nor at 100,000 with 70,000 delivered (the count
+// of the delivered ones dominates either way); see BENCHMARKS.md, "Staff
+// board".
+const countByStatus = `SELECT status, count(*) FROM orders GROUP BY status`
 
 // Counts returns how many orders there are in each status, with every
 // status present (zero when it has none).
 func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
-	rows, _ := s.pool.Query(ctx, countByStatus, everyStatus)
+	rows, _ := s.pool.Query(ctx, countByStatus)
 	return collectCounts(rows)
 }
 
 func collectCounts(rows pgx.Rows) (map[Status]int, error) {
-	counts := make(map[Status]int, len(everyStatus))
+	counts := map[Status]int{Received: 0, Cooking: 0, OutForDelivery: 0, Delivered: 0, Cancelled: 0}
 	var s Status
 	var n int
 	_, err := pgx.ForEachRow(rows, []any{&s, &n}, func() error {
@@ -432,7 +428,7 @@ func (s *Store) Board(ctx context.Context, limits map[Status]int) (Board, error)
 		batch.Queue(`SELECT coalesce(max(position), 0) FROM order_events`).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&b.Head)
 		})
-		batch.Queue(countByStatus, everyStatus).Query(func(rows pgx.Rows) error {
+		batch.Queue(countByStatus).Query(func(rows pgx.Rows) error {
 			counts, err := collectCounts(rows)
 			b.Counts = counts
 			return err
