@@ -383,6 +383,9 @@
 		waiting--;
 		const list = body && Array.isArray(body.orders) ? body.orders : null;
 		if (list && trimmed === col.trimmed) {
+			// The page comes after the column's last card: its cards are
+			// put together off the page and added in one go.
+			const tail = document.createDocumentFragment();
 			let i = 0;
 			for (; i < list.length; i++) {
 				const o = list[i];
@@ -406,8 +409,17 @@
 					card = newCard(o);
 				}
 				dress(card, o, col);
-				insert(col, card);
+				const last = col.cards[col.cards.length - 1];
+				if (last && compare(card.key, last.key) < 0) {
+					col.list.append(tail); // insert looks among the cards on the page
+					insert(col, card);
+					continue;
+				}
+				col.cards.push(card);
+				shown.set(card.token, card);
+				tail.append(card.el);
 			}
+			col.list.append(tail);
 			if (i === list.length && body.more === false) {
 				col.complete = true;
 			}
