@@ -489,8 +489,13 @@
 		}
 	}
 
-	// The queue of work for the next frame.
+	// The queue of work for the next frame. A frame takes what it can do in
+	// frameBudget milliseconds, in order, and leaves the rest to the next
+	// one: after a stall (a busy machine, a reconnect that replays a
+	// backlog) the board catches up over a few frames instead of in one
+	// long task.
 	const queue = [];
+	const frameBudget = 8;
 	let frame = 0;
 
 	function schedule() {
@@ -515,12 +520,20 @@
 			cancelAnimationFrame(frame);
 			frame = 0;
 		}
-		const work = queue.splice(0);
-		for (const w of work) {
-			w();
+		const start = performance.now();
+		let done = 0;
+		while (done < queue.length) {
+			queue[done++]();
+			if (done % 16 === 0 && performance.now() - start > frameBudget) {
+				break;
+			}
 		}
+		queue.splice(0, done);
 		render();
 		fill();
+		if (queue.length > 0) {
+			schedule();
+		}
 	}
 
 	// The stream.
