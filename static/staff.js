@@ -496,12 +496,24 @@
 	// long task.
 	const queue = [];
 	const frameBudget = 8;
+	const flushInterval = 100;
 	let frame = 0;
+	let timer = 0;
+	let lastFlush = -Infinity;
 
 	function schedule() {
-		if (!frame) {
-			frame = requestAnimationFrame(flush);
+		if (frame || timer) {
+			return;
 		}
+		const wait = lastFlush + flushInterval - performance.now();
+		if (wait <= 0) {
+			frame = requestAnimationFrame(flush);
+			return;
+		}
+		timer = setTimeout(() => {
+			timer = 0;
+			frame = requestAnimationFrame(flush);
+		}, wait);
 	}
 
 	function enqueue(work) {
@@ -521,6 +533,7 @@
 			frame = 0;
 		}
 		const start = performance.now();
+		lastFlush = start;
 		let done = 0;
 		while (done < queue.length) {
 			queue[done++]();
