@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -584,19 +585,25 @@ func TestCountsCountEveryStatus(t *testing.T) {
 // Head would count some change twice or never.
 func TestBoardIsOneSnapshot(t *testing.T) {
 	s := newStore(t)
+	ctx := context.Background()
+	// The writers finish the change they are making when told to stop: a
+	// change cancelled through its context may still commit after the
+	// caller has given up on it.
+	var stop atomic.Bool
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // before wg.Wait, which waits for the writers to see it
+	defer stop.Store(true) // before wg.Wait, which waits for the writers to see it
 	for range 3 {
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for !stop.Load() {
 				o, err := s.Create(ctx, orders.NewOrder{CustomerName: "Ada", Lines: []orders.Line{{MenuID: "margherita", Quantity: 1}}})
 				if err != nil {
+					t.Error(err)
 					return
 				}
 				for _, from := range []orders.Status{orders.Received, orders.Cooking} {
 					if _, err := s.Advance(ctx, o.Token, from, orders.ByWorker); err != nil {
+						t.Error(err)
 						return
 					}
 				}
@@ -604,7 +611,7 @@ func TestBoardIsOneSnapshot(t *testing.T) {
 		})
 	}
 	limits := map[orders.Status]int{orders.Received: 5, orders.Cooking: 5, orders.OutForDelivery: 5, orders.Delivered: 2, orders.Cancelled: 2}
-	for i := range 40 {
+	for i := range 150 {
 		b, err := s.Board(ctx, limits)
 		if err != nil {
 			t.Fatal(err)
@@ -627,9 +634,9 @@ func TestBoardIsOneSnapshot(t *testing.T) {
 			}
 		}
 	}
-	cancel()
+	stop.Store(true)
 	wg.Wait()
-	b, err := s.Board(context.Background(), limits)
+	b, err := s.Board(ctx, limits)
 	if err != nil {
 		t.Fatal(err)
 	}
