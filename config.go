@@ -4,11 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordertracker/ordertracker/internal/clientaddr"
+	"github.com/ordertracker/ordertracker/internal/ratelimit"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -23,13 +28,26 @@ type config struct {
 	retry         time.Duration         // SSE_RETRY
 	workerBatch   int                   // WORKER_BATCH
 	maxStreams    int                   // MAX_STREAMS
+	perClient     int                   // MAX_STREAMS_PER_CLIENT
 	logFormat     string                // LOG_FORMAT
 	logLevel      slog.Level            // LOG_LEVEL
 	shutdownGrace time.Duration         // SHUTDOWN_TIMEOUT
+	drain         time.Duration         // DRAIN_TIMEOUT
+	tlsCert       string                // TLS_CERT_FILE
+	tlsKey        string                // TLS_KEY_FILE
 
 	staffPassword   string        // STAFF_PASSWORD
 	sessionLifetime time.Duration // STAFF_SESSION_LIFETIME
 	secureCookie    bool          // STAFF_COOKIE_SECURE
+
+	trustedProxies    clientaddr.Proxies // TRUSTED_PROXIES
+	orderLimit        ratelimit.Rate     // ORDER_LIMIT
+	maxConns          int                // MAX_CONNS
+	maxConnsPerClient int                // MAX_CONNS_PER_CLIENT
+	databaseDirectURL string             // DATABASE_DIRECT_URL
+	probeInterval     time.Duration      // LISTENER_PROBE_INTERVAL
+	probeTimeout      time.Duration      // LISTENER_PROBE_TIMEOUT
+	metricsAddr       string             // METRICS_ADDR
 }
 
 // envVars lists every variable the program reads.
@@ -37,6 +55,9 @@ var envVars = []string{
 	"ADDR", "DATABASE_URL", "DATA_DIR", "STAGE_DURATIONS", "HEARTBEAT_INTERVAL", "SSE_RETRY",
 	"WORKER_BATCH", "MAX_STREAMS", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
 	"STAFF_PASSWORD", "STAFF_SESSION_LIFETIME", "STAFF_COOKIE_SECURE",
+	"TRUSTED_PROXIES", "ORDER_LIMIT", "MAX_CONNS", "MAX_CONNS_PER_CLIENT",
+	"DRAIN_TIMEOUT", "TLS_CERT_FILE", "TLS_KEY_FILE", "MAX_STREAMS_PER_CLIENT",
+	"DATABASE_DIRECT_URL", "LISTENER_PROBE_INTERVAL", "LISTENER_PROBE_TIMEOUT", "METRICS_ADDR",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -50,10 +71,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 		heartbeat:     15 * time.Second,
 		retry:         2 * time.Second,
 		shutdownGrace: 10 * time.Second,
+		drain:         5 * time.Second,
+		perClient:     100,
 		workerBatch:   500,
+		tlsCert:       getenv("TLS_CERT_FILE"),
+		tlsKey:        getenv("TLS_KEY_FILE"),
 
 		staffPassword:   getenv("STAFF_PASSWORD"),
 		sessionLifetime: 12 * time.Hour,
+
+		databaseDirectURL: getenv("DATABASE_DIRECT_URL"),
+		probeInterval:     30 * time.Second,
+		probeTimeout:      5 * time.Second,
+		metricsAddr:       getenv("METRICS_ADDR"),
 	}
 	var errs []error
 	bad := func(name, value, why string) {
@@ -71,6 +101,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"SSE_RETRY", &c.retry},
 		{"SHUTDOWN_TIMEOUT", &c.shutdownGrace},
 		{"STAFF_SESSION_LIFETIME", &c.sessionLifetime},
+		{"LISTENER_PROBE_INTERVAL", &c.probeInterval},
+		{"LISTENER_PROBE_TIMEOUT", &c.probeTimeout},
 	} {
 		v := getenv(d.name)
 		if v == "" {
@@ -83,6 +115,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		*d.dst = dur
 	}
+	if v := getenv("DRAIN_TIMEOUT"); v != "" {
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 {
+			bad("DRAIN_TIMEOUT", v, "want a duration such as 5s, or 0 to end every stream at once")
+		}
+		c.drain = dur
+	}
+	if v := getenv("MAX_STREAMS_PER_CLIENT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad("MAX_STREAMS_PER_CLIENT", v, "want a whole number of streams, at least 1")
+		}
+		c.perClient = n
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		bad("TLS_CERT_FILE", c.tlsCert, "TLS_CERT_FILE and TLS_KEY_FILE go together: set both to serve HTTPS, or neither")
+	}
 	if v := getenv("WORKER_BATCH"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
@@ -90,17 +139,30 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.workerBatch = n
 	}
-	c.maxStreams = defaultMaxStreams()
-	if v := getenv("MAX_STREAMS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			bad("MAX_STREAMS", v, "want a whole number of streams, at least 1")
-		}
-		c.maxStreams = n
+	if err := c.connectionLimits(getenv, openFileLimit()); err != nil {
+		errs = append(errs, err)
 	}
 	if v := getenv("STAFF_COOKIE_SECURE"); v != "" {
 		if c.secureCookie, err = strconv.ParseBool(v); err != nil {
 			bad("STAFF_COOKIE_SECURE", v, "want true or false")
+		}
+	}
+	errs = append(errs, checkDatabaseURLs(c)...)
+	if c.probeTimeout >= c.probeInterval {
+		bad("LISTENER_PROBE_TIMEOUT", c.probeTimeout.String(), "want less than LISTENER_PROBE_INTERVAL ("+c.probeInterval.String()+")")
+	}
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			bad("METRICS_ADDR", c.metricsAddr, "want host:port, such as 127.0.0.1:9090 or :9090")
+		}
+	}
+	if c.trustedProxies, err = clientaddr.ParseProxies(getenv("TRUSTED_PROXIES")); err != nil {
+		bad("TRUSTED_PROXIES", getenv("TRUSTED_PROXIES"), err.Error()+"; want a comma-separated list of CIDR prefixes")
+	}
+	c.orderLimit = defaultOrderLimit
+	if v := getenv("ORDER_LIMIT"); v != "" {
+		if c.orderLimit, err = ratelimit.Parse(v); err != nil {
+			bad("ORDER_LIMIT", v, err.Error())
 		}
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
@@ -117,15 +179,100 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// defaultMaxStreams leaves room under the process's open-file limit (which
-// Go raises to the hard limit at start) for everything that is not a
-// stream: listeners, database connections, files.
-func defaultMaxStreams() int {
+// checkDatabaseURLs reports database URLs that cannot be parsed, without
+// their values (pgx's message leaves out the password), and a direct URL
+// with nothing to be the direct way to.
+func checkDatabaseURLs(c config) []error {
+	var errs []error
+	for _, u := range []struct{ name, value string }{
+		{"DATABASE_URL", c.databaseURL},
+		{"DATABASE_DIRECT_URL", c.databaseDirectURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if _, err := pgconn.ParseConfig(u.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
+		}
+	}
+	if c.databaseDirectURL != "" && c.databaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_DIRECT_URL is set and DATABASE_URL is not: the direct URL is a second way to DATABASE_URL's database"))
+	}
+	return errs
+}
+
+// defaultOrderLimit is ORDER_LIMIT's default: twenty orders at once from
+// one address, then ten a minute. A person, or an office behind one
+// address, never meets it; a script making a thousand orders a second does.
+var defaultOrderLimit = ratelimit.Rate{Burst: 20, Every: 6 * time.Second}
+
+// Files kept free of connections under the open-file limit, for the
+// database pool, the LISTEN connection, the listener and files.
+const reservedFiles = 200
+
+// openFileLimit is the process's open-file limit, which Go raises to the
+// hard limit at start; 0 when there is none to speak of.
+func openFileLimit() int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
-		return 100_000
+		return 0
 	}
-	return max(int(lim.Cur)-200, 100)
+	return int(lim.Cur)
+}
+
+// connectionLimits reads MAX_STREAMS, MAX_CONNS and MAX_CONNS_PER_CLIENT.
+//
+// Every connection takes a file. Streams (MAX_STREAMS) and the other
+// connections (MAX_CONNS: page loads, API calls, idle keep-alives, clients
+// still sending their headers) have budgets of their own, so that neither
+// can starve the other, and together they leave reservedFiles of the
+// open-file limit for the database and the rest. By default MAX_CONNS is a
+// twentieth of the limit (1,000 of 20,000) and MAX_STREAMS the remainder;
+// a value set for one leaves the remainder to the other, and two that do
+// not fit together are refused.
+func (c *config) connectionLimits(getenv func(string) string, fileLimit int) error {
+	var errs []error
+	read := func(name string, min int) (int, bool) {
+		v := getenv(name)
+		if v == "" {
+			return 0, false
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number, at least %d", name, v, min))
+			return 0, false
+		}
+		return n, true
+	}
+	streams, setStreams := read("MAX_STREAMS", 1)
+	conns, setConns := read("MAX_CONNS", 2)
+	perClient, setPerClient := read("MAX_CONNS_PER_CLIENT", 1)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	budget, defaultConns := 100_000, 4096 // no limit to speak of
+	if fileLimit > 0 {
+		budget = max(fileLimit-reservedFiles, 200)
+		defaultConns = min(max(fileLimit/20, 64), 4096)
+	}
+	switch {
+	case !setConns && !setStreams:
+		conns = defaultConns
+		streams = budget - conns
+	case !setConns:
+		conns = min(defaultConns, max(budget-streams, 64))
+	case !setStreams:
+		streams = max(budget-conns, 100)
+	}
+	if fileLimit > 0 && streams+conns > budget {
+		return fmt.Errorf("MAX_STREAMS=%d and MAX_CONNS=%d: together they may hold %d connections, but the open-file limit of %d leaves room for %d beside the %d files the database and the rest need; lower one or raise the limit",
+			streams, conns, streams+conns, fileLimit, budget, reservedFiles)
+	}
+	if !setPerClient {
+		perClient = 64
+	}
+	c.maxStreams, c.maxConns, c.maxConnsPerClient = streams, conns, min(perClient, conns)
+	return nil
 }
 
 func or(v, fallback string) string {

@@ -37,9 +37,11 @@ const fastStages = "received=300ms,cooking=300ms,out_for_delivery=300ms"
 // two `worker` processes share that database, each its own OS process, as
 // the containers would. Everything is observed from outside, over HTTP.
 func TestE2E(t *testing.T) {
+	t.Parallel()
 	bin := buildProgram(t)
 
 	t.Run("an order's stream shows every stage once, in order, and then ends", func(t *testing.T) {
+		t.Parallel()
 		top := startTopology(t, bin, fastStages, 2)
 		order := top.createOrder(t)
 		if order.Status != string(orders.Received) || order.EventsURL != "/orders/"+order.Token+"/events" {
@@ -73,6 +75,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("200 orders are each delivered exactly once although a worker is killed", func(t *testing.T) {
+		t.Parallel()
 		top := startTopology(t, bin, fastStages, 2)
 		tokens := top.createOrders(t, 200)
 
@@ -112,6 +115,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("SIGTERM ends web at once with exit code 0 while a stream is open", func(t *testing.T) {
+		t.Parallel()
 		top := startTopology(t, bin, "received=1h", 1)
 		order := top.createOrder(t)
 
@@ -147,20 +151,27 @@ func TestE2E(t *testing.T) {
 	})
 
 	// The load generator's own numbers are only worth what its checks are:
-	// every stream opened, every event received once.
-	for _, server := range []struct{ name, flag string }{{"the web process", ""}, {"the floor", "-floor"}} {
+	// every stream opened, every event received once. It is a command of
+	// its own, which starts the program built above, or the floor (itself).
+	loadgen := buildPackage(t, "./cmd/loadgen", "loadgen")
+	for _, server := range []struct {
+		name  string
+		flags []string
+	}{
+		{"the web process", []string{"-server-bin", bin}},
+		{"the floor", []string{"-floor"}},
+	} {
 		t.Run("the load generator gets every event exactly once from "+server.name, func(t *testing.T) {
-			args := []string{"load", "-staff-streams", "200", "-changes", "5", "-interval", "20ms", "-settle", "0s"}
-			if server.flag != "" {
-				args = append(args, server.flag)
-			}
-			cmd := exec.Command(bin, append(args, "fanout")...)
+			t.Parallel()
+			args := []string{"-staff-streams", "200", "-changes", "5", "-interval", "20ms", "-settle", "0s"}
+			args = append(args, server.flags...)
+			cmd := exec.Command(loadgen, append(args, "fanout")...)
 			cmd.Dir = t.TempDir()
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("load: %v\n%s\n%s", err, out, stderr.String())
+				t.Fatalf("loadgen: %v\n%s\n%s", err, out, stderr.String())
 			}
 			for _, want := range []string{
 				"streams: 200 opened, 0 failed",
@@ -168,7 +179,7 @@ func TestE2E(t *testing.T) {
 				"dropped slow streams: 0",
 			} {
 				if !strings.Contains(string(out), want) {
-					t.Errorf("load printed no %q:\n%s", want, out)
+					t.Errorf("loadgen printed no %q:\n%s", want, out)
 				}
 			}
 		})
@@ -193,14 +204,21 @@ func raceEnabled() bool {
 // buildProgram builds the module's program into a temporary directory.
 func buildProgram(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ordertracker")
+	return buildPackage(t, ".", "ordertracker")
+}
+
+// buildPackage builds the command in pkg into a temporary directory as
+// name, with the race detector if this test binary has it.
+func buildPackage(t *testing.T, pkg, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
 	args := []string{"build", "-o", bin}
 	if raceEnabled() {
 		args = append(args, "-race")
 	}
-	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+	out, err := exec.Command("go", append(args, pkg)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }
@@ -224,6 +242,8 @@ func startTopology(t *testing.T, bin, stages string, n int) *topology {
 		"STAGE_DURATIONS=" + stages,
 		// Small batches, so both workers take part.
 		"WORKER_BATCH=10",
+		// The test places 200 orders from one address in a moment.
+		"ORDER_LIMIT=off",
 	}
 	migrate := startProcess(t, bin, "migrate", env, "migrate")
 	if code, err := migrate.wait(60 * time.Second); err != nil || code != 0 || !strings.Contains(migrate.out.String(), "up to date") {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +13,14 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ordertracker/ordertracker/internal/loadgen"
+	"github.com/ordertracker/ordertracker/internal/clientaddr"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/migrations"
 	"github.com/ordertracker/ordertracker/orders"
 	"github.com/ordertracker/ordertracker/web"
@@ -30,7 +35,6 @@ Commands:
   migrate   bring the database schema up to date and exit
   healthcheck  exit 0 if the web server on ADDR is ready, 1 if not (for
             container healthchecks in images without curl)
-  load      run the load generator (see BENCHMARKS.md; "load -h" for its flags)
 
 Configuration is read from environment variables; see README.md.`
 
@@ -46,8 +50,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "load":
-		return loadgen.Main(ctx, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", command, usage)
 	}
@@ -63,12 +65,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := newLogger(stderr, cfg)
 
-	pool, closeDB, err := openDatabase(ctx, cfg, stdout, log)
+	db, closeDB, err := openDatabase(ctx, cfg, stdout, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	if err := migrate(ctx, pool, log); err != nil {
+	pool := db.pool
+	if err := migrate(ctx, db.direct, log); err != nil {
 		return err
 	}
 	if command == "migrate" {
@@ -77,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	store := orders.NewStore(pool, orders.Options{Stages: cfg.stages})
-	listener := orders.NewListener(pool.Config().ConnConfig, log)
+	listener := newListener(db, cfg, log)
 	head, err := store.Head(ctx)
 	if err != nil {
 		return err
@@ -90,34 +93,69 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		listener.Handle(worker.WakeOn)
 		g.Go(func() error { return worker.Run(ctx) })
 	}
+	metrics := newRegistry(store, listener, worker)
 	if command == "" || command == "web" {
-		hub := web.NewHub(web.HubOptions{MaxStreams: cfg.maxStreams, Logger: log})
+		hub := stream.NewHub(stream.Options{
+			Heartbeat:           cfg.heartbeat,
+			Retry:               cfg.retry,
+			MaxStreams:          cfg.maxStreams,
+			MaxStreamsPerClient: cfg.perClient,
+			ClientKey:           clientaddr.Key,
+			Logger:              log,
+		})
 		listener.Handle(hub.Publish)
 		staff := staffConfig(cfg, stdout)
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 		g.Go(func() error { return expireSessions(ctx, pool, log) })
-		handler := web.NewHandler(store, hub, readinessChecks(pool, listener), web.Config{
-			Streams: web.StreamConfig{Heartbeat: cfg.heartbeat, Retry: cfg.retry},
-			Metrics: newRegistry(store, listener, worker),
+		handler := web.NewHandler(store, hub, readinessChecks(pool, listener, hub), web.Config{
+			Metrics: metrics,
 			Staff:   staff,
+
+			TrustedProxies: cfg.trustedProxies,
+			OrderLimit:     cfg.orderLimit,
 		}, log)
+		if cfg.metricsAddr != "" {
+			handler = withoutMetrics(handler)
+		}
 		g.Go(func() error { return serve(ctx, cfg, handler, hub, stdout, log) })
+	}
+	if cfg.metricsAddr != "" {
+		g.Go(func() error { return serveMetrics(ctx, cfg.metricsAddr, metrics, stdout, log) })
 	}
 	g.Go(func() error { return listener.Run(ctx) })
 	return g.Wait()
 }
 
+// listenerFix is what a listener that cannot hear tells the operator to do.
+const listenerFix = "LISTEN needs a session of its own on the primary: " +
+	"set DATABASE_DIRECT_URL to a direct connection to it, not a transaction pooler or a standby (see README, Deploying)"
+
+// newListener returns the process's listener: LISTEN on the direct session,
+// probes through the pool, which is the way the writers' notifications go.
+func newListener(db database, cfg config, log *slog.Logger) *orders.Listener {
+	l := orders.NewListener(db.direct, log)
+	l.Probe(db.pool, orders.ProbeOptions{Interval: cfg.probeInterval, Timeout: cfg.probeTimeout, Fix: listenerFix})
+	return l
+}
+
+// errShuttingDown is what /readyz says of a process that has begun to
+// drain: send it nothing new.
+var errShuttingDown = errors.New("shutting down: its streams are being ended and new ones are sent elsewhere")
+
 // readinessChecks are what /readyz asks: the database answers, the LISTEN
-// connection is up, and no migration is pending.
-func readinessChecks(pool *pgxpool.Pool, listener *orders.Listener) []web.Check {
+// connection is up and hears its own probes, and no migration is pending.
+func readinessChecks(pool *pgxpool.Pool, listener *orders.Listener, hub *stream.Hub) []web.Check {
 	return []web.Check{
-		{Name: "database", Run: func(ctx context.Context) error { return pool.Ping(ctx) }},
-		{Name: "listener", Run: func(context.Context) error {
-			if !listener.Connected() {
-				return errors.New("not connected")
+		// First, and without a query: a load balancer that asks while the
+		// process drains must hear "no" at once.
+		{Name: "serving", Run: func(context.Context) error {
+			if hub.Draining() {
+				return errShuttingDown
 			}
 			return nil
 		}},
+		{Name: "database", Run: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "listener", Run: func(context.Context) error { return listener.Ready() }},
 		{Name: "migrations", Run: func(ctx context.Context) error {
 			n, err := migrations.Pending(ctx, pool)
 			if err == nil && n > 0 {
@@ -145,42 +183,100 @@ func staffConfig(cfg config, stdout io.Writer) web.StaffConfig {
 	return staff
 }
 
-// serve runs the HTTP server until ctx is done, then shuts it down: streams
-// first (their request contexts end at once), then everything else within
-// the shutdown timeout.
-func serve(ctx context.Context, cfg config, handler http.Handler, hub *web.Hub, stdout io.Writer, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.addr)
+// serve runs the HTTP server until ctx is done, then shuts it down: the
+// event streams first, which the hub ends (they would otherwise keep the
+// server waiting for hours), then everything else within the shutdown
+// timeout.
+func serve(ctx context.Context, cfg config, handler http.Handler, hub *stream.Hub, stdout io.Writer, log *slog.Logger) error {
+	ln, err := listenHTTP(cfg, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		return err
 	}
-	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
-	defer endStreams()
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: streams last for hours and set a deadline per write.
-		BaseContext: func(net.Listener) context.Context { return streams },
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	srv := newHTTPServer(handler, ln, log)
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		// HTTPS, where browsers speak HTTP/2 and every tab's stream shares
+		// one connection.
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS_CERT_FILE and TLS_KEY_FILE: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
 	}
-	hub.EndStreamsWith(srv)
-	fmt.Fprintf(stdout, "Listening on http://%s\n", displayAddr(ln.Addr()))
+	fmt.Fprintf(stdout, "Listening on %s://%s\n", scheme, displayAddr(ln.Addr()))
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.shutdownGrace)
-	endStreams()
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
+	log.Info("shutting down: draining streams", "drain", cfg.drain, "timeout", cfg.shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drain+cfg.shutdownGrace)
 	defer cancel()
+	// Streams first, spread over the drain time, so that their browsers
+	// come back to the other processes a few at a time (/readyz already
+	// says this one is going). The hub ends every one of them, HTTP/2
+	// ones included, whose handlers then return, so that Shutdown has
+	// only ordinary requests left to wait for.
+	hub.Drain(shutdownCtx, cfg.drain)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shut down http: %w", err)
+	}
+	return nil
+}
+
+// withoutMetrics answers 404 for /metrics on the main listener when metrics
+// are served on a listener of their own (METRICS_ADDR), so that they can be
+// kept from the public.
+func withoutMetrics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serveMetrics serves /metrics alone on addr until ctx is done.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, stdout io.Writer, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on METRICS_ADDR=%s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "Metrics on http://%s/metrics\n", displayAddr(ln.Addr()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve metrics: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shut down metrics: %w", err)
 	}
 	return nil
 }
@@ -197,14 +293,16 @@ func displayAddr(a net.Addr) string {
 	return tcp.String()
 }
 
-// migrate applies the embedded migrations on a connection of its own.
-func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	conn, err := pool.Acquire(ctx)
+// migrate applies the embedded migrations on a session of its own: the
+// migration lock belongs to a session, which a transaction pooler would
+// hand to someone else after every statement.
+func migrate(ctx context.Context, direct *pgx.ConnConfig, log *slog.Logger) error {
+	conn, err := pgx.ConnectConfig(ctx, direct)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate: connect: %w", err)
 	}
-	defer conn.Release()
-	n, err := migrations.Apply(ctx, conn.Conn())
+	defer conn.Close(context.WithoutCancel(ctx))
+	n, err := migrations.Apply(ctx, conn)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -24,6 +24,7 @@ func connect(t *testing.T, url string) *pgx.Conn {
 }
 
 func TestApplyIsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn := connect(t, pgtest.NewEmptyDatabase(t))
 	all, err := migrations.All()
@@ -50,6 +51,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 // same moment, as several processes starting together would: every one
 // succeeds, and each migration is applied exactly once.
 func TestConcurrentApply(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewEmptyDatabase(t)
 	all, _ := migrations.All()
@@ -87,6 +89,7 @@ func TestConcurrentApply(t *testing.T) {
 }
 
 func TestPendingCountsWhatIsMissing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn := connect(t, pgtest.NewDatabase(t))
 	all, _ := migrations.All()

@@ -1,19 +1,26 @@
 package orders_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordertracker/ordertracker/internal/pgbouncer"
 	"github.com/ordertracker/ordertracker/internal/pgtest"
 	"github.com/ordertracker/ordertracker/orders"
 )
@@ -129,6 +136,7 @@ func allEvents(t *testing.T, s *orders.Store, after int64) []orders.Event {
 // goroutines over 100 orders (each created, then moved three times); the
 // listener hands on each exactly once, in position order.
 func TestListenerDeliversEveryEventOnceInOrder(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	start, _ := s.Head(ctx)
@@ -165,6 +173,7 @@ func TestListenerDeliversEveryEventOnceInOrder(t *testing.T) {
 // moved its cursor past it must still get the earlier one: so positions must
 // be handed out in commit order, and the later writer must wait.
 func TestPositionsFollowCommitOrder(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	first, second := createOrder(t, s), createOrder(t, s)
@@ -218,6 +227,7 @@ func TestPositionsFollowCommitOrder(t *testing.T) {
 // cursor, as every stream of all orders does: the reader must see every
 // event.
 func TestConcurrentWritersNeverLeaveAGapBehindTheCursor(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	var list []orders.Order
@@ -270,6 +280,7 @@ func TestConcurrentWritersNeverLeaveAGapBehindTheCursor(t *testing.T) {
 // ten changes while it cannot get back in, and lets it back: it must hand on
 // all ten, in order, once.
 func TestListenerCatchesUpAfterLosingItsConnection(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	role := pgtest.NewRole(t, connConfig(t, s.Pool()))
@@ -312,6 +323,7 @@ func TestListenerCatchesUpAfterLosingItsConnection(t *testing.T) {
 // TestTwoListenersBothHearAChangeMadeElsewhere stands for two web processes:
 // a change made over a third connection reaches both.
 func TestTwoListenersBothHearAChangeMadeElsewhere(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	_, a := startListener(t, connConfig(t, s.Pool()))
 	_, b := startListener(t, connConfig(t, s.Pool()))
@@ -327,6 +339,7 @@ func TestTwoListenersBothHearAChangeMadeElsewhere(t *testing.T) {
 // TestListenerFromAPositionHandsOnWhatCameBeforeItConnected: a listener told
 // where to start hands on events committed before its first connection.
 func TestListenerFromAPositionHandsOnWhatCameBeforeItConnected(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	from, _ := s.Head(ctx)
@@ -338,4 +351,288 @@ func TestListenerFromAPositionHandsOnWhatCameBeforeItConnected(t *testing.T) {
 	if len(got) != 1 || got[0].Token != early.Token {
 		t.Errorf("got %+v, want the order created before the listener connected", got)
 	}
+}
+
+// queryCounter is a pgx tracer that counts the statements that contain a
+// piece of SQL.
+type queryCounter struct {
+	sql string
+	n   atomic.Int64
+}
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(data.SQL, q.sql) {
+		q.n.Add(1)
+	}
+	return ctx
+}
+
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// newTracedPool opens a pool on url whose statements containing sql are
+// counted.
+func newTracedPool(t *testing.T, url, sql string) (*pgxpool.Pool, *queryCounter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &queryCounter{sql: sql}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, counter
+}
+
+func TestListenerHearsItsOwnProbeOnADirectConnection(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	l := orders.NewListener(connConfig(t, s.Pool()), quiet)
+	l.Probe(s.Pool(), orders.ProbeOptions{})
+	if err := l.Ready(); !errors.Is(err, orders.ErrNotListening) {
+		t.Errorf("Ready() before Run = %v, want ErrNotListening", err)
+	}
+	run(t, l)
+	waitUntil(t, "its first probe comes back", func() bool { return l.Ready() == nil })
+	if !l.Hears() {
+		t.Error("Hears() = false after Ready() = nil")
+	}
+}
+
+// TestListenerIgnoresOtherListenersProbes: every process probes on the one
+// channel, so each listener hears everyone's probes; none of them may be
+// taken for news of events and cost a read of the log.
+func TestListenerIgnoresOtherListenersProbes(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	config := connConfig(t, s.Pool())
+	reads := &queryCounter{sql: "FROM order_events"}
+	config.Tracer = reads
+	l := orders.NewListener(config, quiet)
+	l.Probe(s.Pool(), orders.ProbeOptions{Interval: time.Hour, SafetyNet: time.Hour})
+	c := run(t, l)
+	waitUntil(t, "its first probe comes back", l.Hears)
+	before := reads.n.Load()
+
+	// Another listener's probes, then an event: notifications arrive in
+	// the order they were sent, so once the event is handed on, the probes
+	// have been handled.
+	other := orders.NewListener(connConfig(t, s.Pool()), quiet)
+	other.Probe(s.Pool(), orders.ProbeOptions{Interval: 10 * time.Millisecond})
+	run(t, other)
+	waitUntil(t, "the other listener hears its own probe", other.Hears)
+	for i := range 3 {
+		if _, err := s.Pool().Exec(context.Background(), `SELECT pg_notify($1, $2)`, orders.Channel, fmt.Sprintf(`{"probe":"someone-else.%d"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := createOrder(t, s)
+	if got := c.waitFor(t, 1); len(got) != 1 || got[0].Token != o.Token {
+		t.Fatalf("got %+v, want the new order's event alone", got)
+	}
+	if got := reads.n.Load() - before; got != 1 {
+		t.Errorf("the listener read the log %d times for three foreign probes and one event, want once", got)
+	}
+}
+
+// TestListenerBehindATransactionPoolerSaysSoAndStillDeliversEverything puts
+// PgBouncer in transaction mode between the listener and the database, as
+// a DATABASE_DIRECT_URL left at a pooled DATABASE_URL would: LISTEN
+// succeeds there and hears nothing. The listener must notice, say so once,
+// and hand on every event all the same, by reading the log.
+func TestListenerBehindATransactionPoolerSaysSoAndStillDeliversEverything(t *testing.T) {
+	t.Parallel()
+	direct := pgtest.NewDatabase(t)
+	probes, sent := newTracedPool(t, direct, "pg_notify")
+	s := orders.NewStore(probes, orders.Options{})
+	config, err := pgx.ParseConfig(pgbouncer.Start(t, direct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	config.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe // as the program chooses behind a pooler
+	var logged syncBuffer
+	l := orders.NewListener(config, slog.New(slog.NewTextHandler(&logged, nil)))
+	// Probes every 100 ms: a listener that seemed to hear now and then
+	// would say so, and say it cannot hear again.
+	l.Probe(probes, orders.ProbeOptions{Interval: 100 * time.Millisecond, Timeout: 300 * time.Millisecond,
+		DeafInterval: 50 * time.Millisecond, Fix: "give it a direct connection"})
+	c := run(t, l)
+	waitUntil(t, "the listener finds it cannot hear", func() bool { return errors.Is(l.Ready(), orders.ErrDeaf) })
+	if err := l.Ready(); !strings.Contains(err.Error(), "give it a direct connection") {
+		t.Errorf("Ready() = %v, want the fix in it", err)
+	}
+	if l.Hears() {
+		t.Error("Hears() = true for a listener that cannot hear")
+	}
+
+	for range 5 {
+		o := createOrder(t, s)
+		if _, err := s.Advance(context.Background(), o.Token, orders.Received, orders.ByStaff); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := allEvents(t, s, 0)
+	checkExactly(t, c.waitFor(t, len(want)), want)
+	// It keeps probing while deaf, and says so once, not at every probe.
+	probesThen := sent.n.Load()
+	waitUntil(t, "three more probes go unheard", func() bool { return sent.n.Load() >= probesThen+3 })
+	if n := strings.Count(logged.String(), "listener cannot hear"); n != 1 {
+		t.Errorf("the log says %d times that the listener cannot hear, want once:\n%s", n, logged.String())
+	}
+	if !errors.Is(l.Ready(), orders.ErrDeaf) {
+		t.Errorf("Ready() = %v, want ErrDeaf still", l.Ready())
+	}
+}
+
+// TestListenerOnAnotherDatabaseHandsOnEverythingByReadingTheLog: LISTEN and
+// NOTIFY are per database, so a DATABASE_DIRECT_URL that names another
+// database than DATABASE_URL's hears none of the writers' notifications.
+// Every event must reach the handlers all the same, each by the safety net.
+func TestListenerOnAnotherDatabaseHandsOnEverythingByReadingTheLog(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	elsewhere, err := pgx.ParseConfig(pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := orders.NewListener(elsewhere, quiet)
+	l.Probe(s.Pool(), orders.ProbeOptions{Timeout: 200 * time.Millisecond, DeafInterval: 20 * time.Millisecond})
+	c := run(t, l)
+	waitUntil(t, "the listener finds it cannot hear", func() bool { return errors.Is(l.Ready(), orders.ErrDeaf) })
+	for range 5 {
+		createOrder(t, s)
+	}
+	want := allEvents(t, s, 0)
+	checkExactly(t, c.waitFor(t, len(want)), want)
+	if got := l.SafetyNetEvents(); got != uint64(len(want)) {
+		t.Errorf("SafetyNetEvents() = %d, want %d: every event came by reading the log", got, len(want))
+	}
+}
+
+// TestListenerMakesAStalledConnectionAnew: a connection that stops
+// carrying anything, without closing (a NAT that forgot it, a frozen
+// server), hears no probe and answers no ping; the listener must leave it
+// for a new one and miss nothing.
+func TestListenerMakesAStalledConnectionAnew(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	proxy := newStallingProxy(t, connConfig(t, s.Pool()))
+	l := orders.NewListener(proxy.config, quiet)
+	l.Probe(s.Pool(), orders.ProbeOptions{Interval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond})
+	c := run(t, l)
+	waitUntil(t, "the listener hears its probe", l.Hears)
+
+	proxy.stall()
+	o := createOrder(t, s) // its notification goes nowhere
+	waitUntil(t, "the listener makes a new connection", func() bool { return l.Reconnects() >= 1 })
+	if got := c.waitFor(t, 1); len(got) != 1 || got[0].Token != o.Token {
+		t.Fatalf("got %+v, want the order created while the connection was stalled", got)
+	}
+	waitUntil(t, "the listener hears again", l.Hears)
+}
+
+// stallingProxy forwards TCP connections to a PostgreSQL server until stall
+// is called; from then on, the connections it already carries swallow
+// everything without closing. Connections made later are carried again.
+type stallingProxy struct {
+	config *pgx.ConnConfig // the server's configuration, pointed at the proxy
+
+	mu      sync.Mutex
+	stalled []*atomic.Bool // one per connection so far
+}
+
+func newStallingProxy(t *testing.T, target *pgx.ConnConfig) *stallingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallingProxy{config: target.Copy()}
+	p.config.Host, p.config.Port = "127.0.0.1", uint16(ln.Addr().(*net.TCPAddr).Port)
+	server := net.JoinHostPort(target.Host, strconv.Itoa(int(target.Port)))
+	var conns sync.WaitGroup
+	var open []net.Conn
+	var openMu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		openMu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		openMu.Unlock()
+		conns.Wait()
+	})
+	conns.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			backend, err := net.Dial("tcp", server)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			openMu.Lock()
+			open = append(open, client, backend)
+			openMu.Unlock()
+			stalled := new(atomic.Bool)
+			p.mu.Lock()
+			p.stalled = append(p.stalled, stalled)
+			p.mu.Unlock()
+			conns.Go(func() { forward(backend, client, stalled) })
+			conns.Go(func() { forward(client, backend, stalled) })
+		}
+	})
+	return p
+}
+
+// forward copies from src to dst until either closes, dropping what it
+// reads once stalled is set.
+func forward(dst, src net.Conn, stalled *atomic.Bool) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if stalled.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// stall makes every connection so far swallow everything.
+func (p *stallingProxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.stalled {
+		s.Store(true)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a logger may write while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

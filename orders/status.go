@@ -1,5 +1,7 @@
 package orders
 
+import "slices"
+
 // A Status is where an order is in its journey.
 type Status string
 
@@ -13,8 +15,58 @@ const (
 	Cancelled      Status = "cancelled"
 )
 
-// Stages lists the statuses of an order's normal journey, in order.
-var Stages = []Status{Received, Cooking, OutForDelivery, Delivered}
+// Statuses lists every status, in the order an order meets them.
+var Statuses = []Status{Received, Cooking, OutForDelivery, Delivered, Cancelled}
+
+// An Actor is who caused a change.
+type Actor string
+
+// The actors. A customer only ever creates an order.
+const (
+	ByCustomer Actor = "customer"
+	ByWorker   Actor = "worker"
+	ByStaff    Actor = "staff"
+)
+
+// Actors lists every actor.
+var Actors = []Actor{ByCustomer, ByWorker, ByStaff}
+
+// A Move is one change of status the state machine allows: an order in From
+// may be moved to To by By.
+type Move struct {
+	From, To Status
+	By       Actor
+}
+
+// Moves is the state machine: every move an order may make, and who may make
+// it. Next, Terminal, Cancellable and Stages are derived from it, and so is
+// the worker's statement. The database keeps its own copy in
+// legal_transition (migrations/001_orders.sql), because it must refuse an
+// illegal move whoever asks; TestDatabaseAllowsExactlyTheMoves asks it about
+// every (from, to, actor) triple and fails on any difference, so a change
+// here needs a new migration that changes legal_transition the same way.
+var Moves = []Move{
+	{Received, Cooking, ByWorker},
+	{Received, Cooking, ByStaff},
+	{Cooking, OutForDelivery, ByWorker},
+	{Cooking, OutForDelivery, ByStaff},
+	{OutForDelivery, Delivered, ByWorker},
+	{OutForDelivery, Delivered, ByStaff},
+	{Received, Cancelled, ByStaff},
+	{Cooking, Cancelled, ByStaff},
+}
+
+// Stages lists the statuses of an order's normal journey, in order: where it
+// starts, then one advance after another until none is left.
+var Stages = journey()
+
+func journey() []Status {
+	stages := []Status{Received}
+	for s, ok := Received.Next(); ok && !slices.Contains(stages, s); s, ok = s.Next() {
+		stages = append(stages, s)
+	}
+	return stages
+}
 
 // Label is the status in words, for people.
 func (s Status) Label() string {
@@ -33,40 +85,31 @@ func (s Status) Label() string {
 	return string(s)
 }
 
-// Next is the status an advance moves to, and false when there is none.
+// CanMove reports whether by may move an order from s to status to.
+func (s Status) CanMove(to Status, by Actor) bool {
+	return slices.Contains(Moves, Move{From: s, To: to, By: by})
+}
+
+// Next is the status an advance moves to, and false when there is none. An
+// advance is the move the worker makes when an order's time in s is up;
+// staff make the same move by hand.
 func (s Status) Next() (Status, bool) {
-	switch s {
-	case Received:
-		return Cooking, true
-	case Cooking:
-		return OutForDelivery, true
-	case OutForDelivery:
-		return Delivered, true
+	for _, m := range Moves {
+		if m.From == s && m.By == ByWorker {
+			return m.To, true
+		}
 	}
 	return "", false
 }
 
-// Terminal reports whether the order's journey is over.
-func (s Status) Terminal() bool { return s == Delivered || s == Cancelled }
-
-// Cancellable reports whether staff may still cancel an order in this status.
-func (s Status) Cancellable() bool { return s == Received || s == Cooking }
-
-// Valid reports whether s is one of the statuses above.
-func (s Status) Valid() bool {
-	switch s {
-	case Received, Cooking, OutForDelivery, Delivered, Cancelled:
-		return true
-	}
-	return false
+// Terminal reports whether the order's journey is over: no move leads out of
+// s. An unknown status is not terminal.
+func (s Status) Terminal() bool {
+	return s.Valid() && !slices.ContainsFunc(Moves, func(m Move) bool { return m.From == s })
 }
 
-// An Actor is who caused a change.
-type Actor string
+// Cancellable reports whether staff may still cancel an order in this status.
+func (s Status) Cancellable() bool { return s.CanMove(Cancelled, ByStaff) }
 
-// The actors. A customer only ever creates an order.
-const (
-	ByCustomer Actor = "customer"
-	ByWorker   Actor = "worker"
-	ByStaff    Actor = "staff"
-)
+// Valid reports whether s is one of Statuses.
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }

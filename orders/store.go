@@ -98,6 +98,17 @@ func (s *Store) Create(ctx context.Context, n NewOrder) (Order, error) {
 	}
 }
 
+// terminalStatuses are the statuses no move leads out of, for queries.
+func terminalStatuses() []string {
+	var terminal []string
+	for _, s := range Statuses {
+		if s.Terminal() {
+			terminal = append(terminal, string(s))
+		}
+	}
+	return terminal
+}
+
 // Get returns the order with the given token, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, token string) (Order, error) {
 	if !ValidToken(token) {
@@ -133,9 +144,9 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Order, error) {
 	limit = min(limit, 500)
 	rows, _ := s.pool.Query(ctx, `
 		SELECT `+orderColumns+` FROM orders
-		WHERE ($1 = 0 OR id < $1) AND (NOT $2 OR status NOT IN ('delivered', 'cancelled'))
+		WHERE ($1 = 0 OR id < $1) AND (NOT $2 OR status <> ALL ($4::text[]))
 		ORDER BY id DESC
-		LIMIT $3`, opts.Before, opts.Active, limit)
+		LIMIT $3`, opts.Before, opts.Active, limit, terminalStatuses())
 	list, err := pgx.CollectRows(rows, scanOrder)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
@@ -149,20 +160,20 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]Order, error) {
 // error is ErrIllegalTransition.
 func (s *Store) Advance(ctx context.Context, token string, from Status, by Actor) (Event, error) {
 	to, ok := from.Next()
-	if !ok {
+	if !ok || !from.CanMove(to, by) {
 		return Event{}, s.illegal(ctx, token)
 	}
 	return s.move(ctx, token, from, to, by)
 }
 
-// Cancel cancels the order on behalf of by, if it is still received or
-// cooking; otherwise the error is ErrIllegalTransition.
+// Cancel cancels the order on behalf of by, if Moves lets by cancel it where
+// it is now; otherwise the error is ErrIllegalTransition.
 func (s *Store) Cancel(ctx context.Context, token string, by Actor) (Event, error) {
 	o, err := s.Get(ctx, token)
 	if err != nil {
 		return Event{}, err
 	}
-	if !o.Status.Cancellable() {
+	if !o.Status.CanMove(Cancelled, by) {
 		return Event{}, ErrIllegalTransition
 	}
 	return s.move(ctx, token, o.Status, Cancelled, by)
@@ -389,7 +400,10 @@ func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 }
 
 func collectCounts(rows pgx.Rows) (map[Status]int, error) {
-	counts := map[Status]int{Received: 0, Cooking: 0, OutForDelivery: 0, Delivered: 0, Cancelled: 0}
+	counts := make(map[Status]int, len(Statuses))
+	for _, s := range Statuses {
+		counts[s] = 0
+	}
 	var s Status
 	var n int
 	_, err := pgx.ForEachRow(rows, []any{&s, &n}, func() error {
@@ -447,4 +461,24 @@ func (s *Store) Board(ctx context.Context, limits map[Status]int) (Board, error)
 		return Board{}, fmt.Errorf("read the board: %w", err)
 	}
 	return b, nil
+}
+
+// EventsOf returns, in one query, the events of the orders with the given
+// tokens after the sequence number after[i] for tokens[i] (nil: none), and
+// with them each order's latest event even when it is not after its
+// cursor, in position order: a stream of several orders connects with it,
+// and learns from it which tokens name an order and which orders have
+// ended. Tokens that name no order have no events.
+func (s *Store) EventsOf(ctx context.Context, tokens []string, after []*int) ([]Event, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+eventColumns+`
+		FROM unnest($1::text[], $2::int[]) AS c(token, after)
+		JOIN orders o ON o.token = c.token
+		JOIN order_events e ON e.order_id = o.id AND (e.seq > c.after OR e.seq = o.seq)
+		ORDER BY e.position`, tokens, after)
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read the events of %d orders: %w", len(tokens), err)
+	}
+	return events, nil
 }

@@ -87,6 +87,7 @@ func history(t *testing.T, s *orders.Store, o orders.Order) []orders.Event {
 }
 
 func TestCreateStoresAReceivedOrderWithItsFirstEvent(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	o := createOrder(t, s)
 	if o.Status != orders.Received || o.Seq != 1 || !orders.ValidToken(o.Token) {
@@ -109,6 +110,7 @@ func TestCreateStoresAReceivedOrderWithItsFirstEvent(t *testing.T) {
 }
 
 func TestCreateRefusesInvalidOrders(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	_, err := s.Create(context.Background(), orders.NewOrder{CustomerName: " "})
 	var invalid *orders.ValidationError
@@ -121,6 +123,7 @@ func TestCreateRefusesInvalidOrders(t *testing.T) {
 }
 
 func TestGetUnknownOrMalformedTokensAreNotFound(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	for _, token := range []string{orders.NewToken(), "short", "'; DROP TABLE orders; --", ""} {
 		if _, err := s.Get(context.Background(), token); !errors.Is(err, orders.ErrNotFound) {
@@ -129,38 +132,30 @@ func TestGetUnknownOrMalformedTokensAreNotFound(t *testing.T) {
 	}
 }
 
+// TestEveryLegalMove makes every move of the state machine through the
+// store, the way the application makes it.
 func TestEveryLegalMove(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
-	tests := []struct {
-		from orders.Status
-		to   orders.Status
-		by   orders.Actor
-	}{
-		{orders.Received, orders.Cooking, orders.ByWorker},
-		{orders.Received, orders.Cooking, orders.ByStaff},
-		{orders.Cooking, orders.OutForDelivery, orders.ByWorker},
-		{orders.Cooking, orders.OutForDelivery, orders.ByStaff},
-		{orders.OutForDelivery, orders.Delivered, orders.ByWorker},
-		{orders.OutForDelivery, orders.Delivered, orders.ByStaff},
-		{orders.Received, orders.Cancelled, orders.ByStaff},
-		{orders.Cooking, orders.Cancelled, orders.ByStaff},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s to %s by %s", tt.from, tt.to, tt.by), func(t *testing.T) {
-			o := orderIn(t, s, tt.from)
+	for _, tt := range orders.Moves {
+		t.Run(fmt.Sprintf("%s to %s by %s", tt.From, tt.To, tt.By), func(t *testing.T) {
+			o := orderIn(t, s, tt.From)
 			var ev orders.Event
 			var err error
-			if tt.to == orders.Cancelled {
-				ev, err = s.Cancel(ctx, o.Token, tt.by)
-			} else {
-				ev, err = s.Advance(ctx, o.Token, tt.from, tt.by)
+			switch next, _ := tt.From.Next(); tt.To {
+			case orders.Cancelled:
+				ev, err = s.Cancel(ctx, o.Token, tt.By)
+			case next:
+				ev, err = s.Advance(ctx, o.Token, tt.From, tt.By)
+			default:
+				t.Fatalf("the store has no method that makes this move")
 			}
 			if err != nil {
 				t.Fatalf("move: %v", err)
 			}
-			if ev.Status != tt.to || ev.Seq != o.Seq+1 || ev.Actor != tt.by || ev.Token != o.Token || ev.Position == 0 {
-				t.Errorf("event = %+v, want %s, seq %d, by %s", ev, tt.to, o.Seq+1, tt.by)
+			if ev.Status != tt.To || ev.Seq != o.Seq+1 || ev.Actor != tt.By || ev.Token != o.Token || ev.Position == 0 {
+				t.Errorf("event = %+v, want %s, seq %d, by %s", ev, tt.To, o.Seq+1, tt.By)
 			}
 			events := history(t, s, o)
 			if len(events) != o.Seq+1 {
@@ -172,17 +167,18 @@ func TestEveryLegalMove(t *testing.T) {
 				}
 			}
 			after, _ := s.Get(ctx, o.Token)
-			if after.Status != tt.to || after.Seq != o.Seq+1 {
-				t.Errorf("order is %s seq %d, want %s seq %d", after.Status, after.Seq, tt.to, o.Seq+1)
+			if after.Status != tt.To || after.Seq != o.Seq+1 {
+				t.Errorf("order is %s seq %d, want %s seq %d", after.Status, after.Seq, tt.To, o.Seq+1)
 			}
-			if tt.to.Terminal() != after.NextMoveAt.IsZero() {
-				t.Errorf("next move at %v for a %s order", after.NextMoveAt, tt.to)
+			if tt.To.Terminal() != after.NextMoveAt.IsZero() {
+				t.Errorf("next move at %v for a %s order", after.NextMoveAt, tt.To)
 			}
 		})
 	}
 }
 
 func TestStoreRefusesIllegalMoves(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	t.Run("advancing from a status the order has left", func(t *testing.T) {
@@ -232,21 +228,14 @@ func TestStoreRefusesIllegalMoves(t *testing.T) {
 // the state machine, including a repeat of the current status, and change
 // nothing.
 func TestDatabaseRefusesEveryIllegalTransition(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
-	legal := map[[3]string]bool{
-		{"received", "cooking", "worker"}: true, {"received", "cooking", "staff"}: true,
-		{"cooking", "out_for_delivery", "worker"}: true, {"cooking", "out_for_delivery", "staff"}: true,
-		{"out_for_delivery", "delivered", "worker"}: true, {"out_for_delivery", "delivered", "staff"}: true,
-		{"received", "cancelled", "staff"}: true, {"cooking", "cancelled", "staff"}: true,
-	}
-	all := []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery, orders.Delivered, orders.Cancelled}
-	actors := []orders.Actor{orders.ByCustomer, orders.ByWorker, orders.ByStaff}
 	checked := 0
-	for _, from := range all {
-		for _, to := range all {
-			for _, by := range actors {
-				if legal[[3]string{string(from), string(to), string(by)}] {
+	for _, from := range orders.Statuses {
+		for _, to := range orders.Statuses {
+			for _, by := range orders.Actors {
+				if from.CanMove(to, by) {
 					continue
 				}
 				checked++
@@ -266,12 +255,13 @@ func TestDatabaseRefusesEveryIllegalTransition(t *testing.T) {
 			}
 		}
 	}
-	if checked != 5*5*3-len(legal) {
-		t.Errorf("checked %d illegal moves, want %d", checked, 5*5*3-len(legal))
+	if want := len(orders.Statuses)*len(orders.Statuses)*len(orders.Actors) - len(orders.Moves); checked != want {
+		t.Errorf("checked %d illegal moves, want %d", checked, want)
 	}
 }
 
 func TestDatabaseRefusesANewOrderThatIsNotReceived(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	_, err := s.Pool().Exec(context.Background(), `
 		INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
@@ -287,6 +277,7 @@ func TestDatabaseRefusesANewOrderThatIsNotReceived(t *testing.T) {
 // rest learn that the move is no longer possible, and the log has exactly
 // one event per step.
 func TestConcurrentMovesHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	o := createOrder(t, s)
@@ -330,6 +321,7 @@ func TestConcurrentMovesHaveOneWinner(t *testing.T) {
 // compare and set: only the database guard stands between them and 50
 // "successful" moves.
 func TestConcurrentRawUpdatesHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	o := createOrder(t, s)
@@ -375,6 +367,7 @@ func race(n int, f func() error, lose error) (wins, losses int) {
 }
 
 func TestListIsNewestFirstAndPaged(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	var created []orders.Order
@@ -458,6 +451,7 @@ func pages(t *testing.T, s *orders.Store, status orders.Status, limit int) []ord
 }
 
 func TestListStatus(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	s := orders.NewStore(pgtest.NewPool(t), orders.Options{Now: c.Now})
 	ctx := context.Background()
@@ -562,6 +556,7 @@ func TestListStatus(t *testing.T) {
 }
 
 func TestCountsCountEveryStatus(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	want := map[orders.Status]int{orders.Received: 3, orders.Cooking: 2, orders.OutForDelivery: 0, orders.Delivered: 1, orders.Cancelled: 2}
@@ -584,6 +579,7 @@ func TestCountsCountEveryStatus(t *testing.T) {
 // exactly the events up to its Head, or a board that follows the log from
 // Head would count some change twice or never.
 func TestBoardIsOneSnapshot(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	// The writers finish the change they are making when told to stop: a

@@ -10,6 +10,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	one := []orders.Line{{MenuID: "margherita", Quantity: 1}}
 	tests := []struct {
 		name  string
@@ -23,6 +24,17 @@ func TestValidate(t *testing.T) {
 		{"81 characters are too many", orders.NewOrder{CustomerName: strings.Repeat("a", 81), Lines: one}, map[string]string{"name": "80"}},
 		{"a line break in the name is refused", orders.NewOrder{CustomerName: "Ada\nevent: x", Lines: one}, map[string]string{"name": "control"}},
 		{"invalid UTF-8 in the name is refused", orders.NewOrder{CustomerName: "Ada\xff", Lines: one}, map[string]string{"name": "valid"}},
+		{"a name of zero-width characters is refused", orders.NewOrder{CustomerName: "\u200b\u200c\u200d\u2060\ufeff", Lines: one}, map[string]string{"name": "seen"}},
+		{"a name of Hangul fillers is refused", orders.NewOrder{CustomerName: "\u3164\u115f\u1160\uffa0", Lines: one}, map[string]string{"name": "seen"}},
+		{"a name of blank braille is refused", orders.NewOrder{CustomerName: "\u2800\u2800", Lines: one}, map[string]string{"name": "seen"}},
+		{"a name of ideographic spaces is refused", orders.NewOrder{CustomerName: "\u3000\u3000", Lines: one}, map[string]string{"name": "name"}},
+		{"a name of combining marks alone is refused", orders.NewOrder{CustomerName: "\u0301\u034f\ufe0f", Lines: one}, map[string]string{"name": "seen"}},
+		{"a name of soft hyphens and tags is refused", orders.NewOrder{CustomerName: "\u00ad\U000E0041", Lines: one}, map[string]string{"name": "seen"}},
+		{"a name of bidirectional controls alone is refused as empty", orders.NewOrder{CustomerName: "\u202e\u2066\u200f", Lines: one}, map[string]string{"name": "name"}},
+		{"a zero-width joiner beside letters is fine", orders.NewOrder{CustomerName: "Ada \U0001F469\u200d\U0001F373", Lines: one}, nil},
+		{"a name in Arabic script is fine", orders.NewOrder{CustomerName: "\u0639\u0644\u064a", Lines: one}, nil},
+		{"a name in Korean is fine", orders.NewOrder{CustomerName: "\ud55c\uc9c0\ubbfc", Lines: one}, nil},
+		{"a name of one symbol is fine", orders.NewOrder{CustomerName: "\u2605", Lines: one}, nil},
 		{"no items are refused", orders.NewOrder{CustomerName: "Ada"}, map[string]string{"items": "at least one"}},
 		{"quantity 0 is refused", orders.NewOrder{CustomerName: "Ada", Lines: []orders.Line{{MenuID: "diavola", Quantity: 0}}}, map[string]string{"items.diavola": "between 1 and 20"}},
 		{"quantity 21 is refused", orders.NewOrder{CustomerName: "Ada", Lines: []orders.Line{{MenuID: "diavola", Quantity: 21}}}, map[string]string{"items.diavola": "between 1 and 20"}},
@@ -59,7 +71,28 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestValidateRemovesBidirectionalControls(t *testing.T) {
+	one := []orders.Line{{MenuID: "margherita", Quantity: 1}}
+	for _, tt := range []struct{ in, want string }{
+		{"Ada\u202egnp.exe", "Adagnp.exe"},
+		{"\u202aAda\u202c", "Ada"},
+		{"\u2067\u05d3\u05e0\u05d4\u2069 2", "\u05d3\u05e0\u05d4 2"},
+		{"\u200eAda\u200f\u061c", "Ada"},
+		{"  \u202d Ada \u202d  ", "Ada"},
+	} {
+		n, _, err := orders.NewOrder{CustomerName: tt.in, Lines: one}.Validate()
+		if err != nil {
+			t.Errorf("Validate(%+q) = %v, want no error", tt.in, err)
+			continue
+		}
+		if n.CustomerName != tt.want {
+			t.Errorf("Validate(%+q) name = %+q, want %+q", tt.in, n.CustomerName, tt.want)
+		}
+	}
+}
+
 func TestValidatePricesItemsFromTheMenu(t *testing.T) {
+	t.Parallel()
 	_, items, err := orders.NewOrder{CustomerName: "Ada", Lines: []orders.Line{{MenuID: "diavola", Quantity: 3}, {MenuID: "lemonade", Quantity: 2}}}.Validate()
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +103,7 @@ func TestValidatePricesItemsFromTheMenu(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	seen := make(map[string]bool)
 	for range 10000 {
 		tok := orders.NewToken()
@@ -92,6 +126,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestParseStageDurations(t *testing.T) {
+	t.Parallel()
 	d, err := orders.ParseStageDurations("received=1s, cooking=2m,out_for_delivery=500ms")
 	if err != nil {
 		t.Fatal(err)

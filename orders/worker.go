@@ -135,6 +135,13 @@ func (w *Worker) step(ctx context.Context) (time.Duration, error) {
 	return min(max(next, 0), w.maxWait), nil
 }
 
+// advanceDue claims a batch of due orders and makes the worker's move of
+// each. The moves come in as parameters, three arrays of equal length read
+// side by side: the status an order leaves, the one it enters, and how long
+// it then stays there (NULL when the new status is terminal). They are the
+// worker's rows of Moves, so the statement holds no copy of the state
+// machine; an order due in a status the worker has no move from is claimed
+// and left as it is.
 const advanceDue = `
 WITH due AS (
     SELECT id, status FROM orders
@@ -142,29 +149,44 @@ WITH due AS (
     ORDER BY next_move_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+),
+step AS (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::bigint[]) AS step (from_status, to_status, stay_us)
 )
 UPDATE orders o
-SET status = CASE due.status
-        WHEN 'received' THEN 'cooking'
-        WHEN 'cooking' THEN 'out_for_delivery'
-        WHEN 'out_for_delivery' THEN 'delivered'
-    END,
-    actor = 'worker',
+SET status = step.to_status,
+    actor = $6,
     updated_at = coalesce($1::timestamptz, now()),
-    next_move_at = coalesce($1::timestamptz, now()) + CASE due.status
-        WHEN 'received' THEN $3 * interval '1 microsecond'
-        WHEN 'cooking' THEN $4 * interval '1 microsecond'
-    END
-FROM due
-WHERE o.id = due.id AND o.status = due.status
-  AND due.status IN ('received', 'cooking', 'out_for_delivery')`
+    next_move_at = coalesce($1::timestamptz, now()) + step.stay_us * interval '1 microsecond'
+FROM due JOIN step ON step.from_status = due.status
+WHERE o.id = due.id AND o.status = due.status`
+
+// workerSteps are the worker's moves as advanceDue takes them, with the
+// stage durations of stages.
+type workerSteps struct {
+	from, to []string
+	stayUs   []*int64
+}
+
+func newWorkerSteps(stages StageDurations) workerSteps {
+	var steps workerSteps
+	for _, m := range Moves {
+		if m.By != ByWorker {
+			continue
+		}
+		steps.from = append(steps.from, string(m.From))
+		steps.to = append(steps.to, string(m.To))
+		steps.stayUs = append(steps.stayUs, micros(stages.For(m.To)))
+	}
+	return steps
+}
 
 // AdvanceDue moves up to one batch of due orders on by one stage, in one
 // transaction, and reports how many it moved.
 func (w *Worker) AdvanceDue(ctx context.Context) (int, error) {
 	s := w.store
-	tag, err := s.pool.Exec(ctx, advanceDue, s.clock(), w.batch,
-		s.stages.Cooking.Microseconds(), s.stages.OutForDelivery.Microseconds())
+	steps := newWorkerSteps(s.stages)
+	tag, err := s.pool.Exec(ctx, advanceDue, s.clock(), w.batch, steps.from, steps.to, steps.stayUs, ByWorker)
 	if err != nil {
 		return 0, fmt.Errorf("advance due orders: %w", err)
 	}

@@ -73,6 +73,7 @@ func status(t *testing.T, s *orders.Store, o orders.Order) orders.Status {
 // TestWorkerRespectsStageDurations moves a clock by hand: the order moves at
 // the end of each stage, not a moment before, one stage at a time.
 func TestWorkerRespectsStageDurations(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	s := orders.NewStore(pgtest.NewPool(t), orders.Options{Stages: testStages, Now: c.Now})
 	w := orders.NewWorker(s, orders.WorkerOptions{Logger: quiet})
@@ -125,6 +126,7 @@ func TestWorkerRespectsStageDurations(t *testing.T) {
 // TestStaffMoveRestartsTheClock: after staff move an order on by hand, the
 // worker gives it the whole of its new stage.
 func TestStaffMoveRestartsTheClock(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	s := orders.NewStore(pgtest.NewPool(t), orders.Options{Stages: testStages, Now: c.Now})
 	w := orders.NewWorker(s, orders.WorkerOptions{Logger: quiet})
@@ -144,6 +146,7 @@ func TestStaffMoveRestartsTheClock(t *testing.T) {
 }
 
 func TestWorkerNeverMovesAFinishedOrder(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	s := orders.NewStore(pgtest.NewPool(t), orders.Options{Stages: testStages, Now: c.Now})
 	w := orders.NewWorker(s, orders.WorkerOptions{Logger: quiet})
@@ -172,6 +175,7 @@ func TestWorkerNeverMovesAFinishedOrder(t *testing.T) {
 // its own pool as separate processes would have, over 1,000 due orders:
 // every order goes through every stage exactly once.
 func TestFourWorkersMoveAThousandOrdersExactlyOnce(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	url := pgtest.NewDatabase(t)
 	newWorker := func() (*orders.Store, *orders.Worker) {
@@ -257,6 +261,7 @@ func checkJourneys(t *testing.T, s *orders.Store, list []orders.Order) {
 // the real clock with short stages: they sleep until orders are due, wake,
 // and deliver all of them.
 func TestRunningWorkersDeliverEverything(t *testing.T) {
+	t.Parallel()
 	stages := orders.StageDurations{Received: 50 * time.Millisecond, Cooking: 50 * time.Millisecond, OutForDelivery: 50 * time.Millisecond}
 	pool := pgtest.NewPool(t)
 	s := orders.NewStore(pool, orders.Options{Stages: stages})
@@ -283,6 +288,7 @@ func TestRunningWorkersDeliverEverything(t *testing.T) {
 // backend: the transaction rolls back and another worker moves the order,
 // once.
 func TestAKilledWorkerLosesNothing(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
@@ -334,6 +340,12 @@ func TestAKilledWorkerLosesNothing(t *testing.T) {
 	if err := <-doomedErr; err == nil {
 		t.Fatal("the doomed worker's transaction succeeded; it should have died")
 	}
+	// The client hears of the death before the backend has rolled back and
+	// let go of its row locks; the backend leaves pg_stat_activity only
+	// after that.
+	waitUntil(t, "the doomed worker's backend is gone", func() bool {
+		return count(t, healthyStore.Pool(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'doomed-worker'`) == 0
+	})
 	if n, err := healthy.AdvanceDue(ctx); err != nil || n != 1 {
 		t.Fatalf("the healthy worker moved %d (%v) after the other died, want 1", n, err)
 	}
@@ -344,6 +356,7 @@ func TestAKilledWorkerLosesNothing(t *testing.T) {
 }
 
 func TestWorkerWakesOnOthersChangesOnly(t *testing.T) {
+	t.Parallel()
 	w := orders.NewWorker(nil, orders.WorkerOptions{Logger: quiet})
 	w.WakeOn([]orders.Event{{Actor: orders.ByWorker}})
 	select {

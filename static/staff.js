@@ -19,15 +19,18 @@
 //      ones after its last card, so it always shows the orders that have
 //      waited longest.
 //   3. It sends the buttons' forms with fetch, asking for JSON, so that the
-//      page does not reload, and says what happened.
+//      page does not reload, and says what happened. The answer is the
+//      event of the move: it is applied at once, counts included, and the
+//      same event from the stream later changes nothing.
 //
-// Events are applied once per animation frame, however many arrive: the
-// handler only queues them. Applying them reads nothing from the layout
-// (no offsetHeight, no getBoundingClientRect, no scroll position) and
-// writes each count once per frame; a highlight is a CSS animation. What
-// the script remembers is bounded by what the page shows: the cards on it,
-// each column's count, and the events that arrive while it waits for a
-// column's next orders.
+// Events are applied in an animation frame, at most ten times a second,
+// however many arrive: the handler only queues them. Applying them reads
+// nothing from the layout (no offsetHeight, no getBoundingClientRect, no
+// scroll position) and writes each count once per frame; a highlight is a
+// CSS animation. What the script remembers is bounded by what the page
+// shows: the cards on it, each column's count, the events that arrive while
+// it waits for a column's next orders, and the moves of clicks the stream
+// has not brought yet.
 //
 // Every event carries the order's sequence number (seq); a card remembers
 // the last one it showed and ignores anything not newer. That makes every
@@ -236,8 +239,11 @@
 		li.dataset.at = u.at;
 		li.querySelector(".order-since-label").textContent = col.timeLabel;
 		const time = li.querySelector(".order-since time");
-		time.dateTime = u.at;
-		showTime(time);
+		const at = new Date(u.at);
+		if (!Number.isNaN(at.getTime())) {
+			time.dateTime = at.toISOString(); // milliseconds, as HTML allows
+			showTime(time);
+		}
 
 		const old = li.querySelector(".order-actions");
 		if (old) {
@@ -359,20 +365,36 @@
 		}
 	}
 
+	// countedEarly holds the positions of the moves that answers to clicks
+	// have counted before the stream brought them.
+	const countedEarly = new Set();
+
 	// fromStream applies an event of the stream.
 	function fromStream(u) {
 		if (typeof u.position !== "number" || u.position <= lastPosition) {
 			return; // counted already
 		}
 		lastPosition = u.position;
-		count(u);
+		if (!countedEarly.delete(u.position)) {
+			count(u);
+		}
+		for (const p of countedEarly) {
+			if (p <= lastPosition) {
+				countedEarly.delete(p); // not to be had from the stream any more
+			}
+		}
 		remember(u);
 		place(u);
 	}
 
-	// fromAnswer applies the answer to a click: the card moves at once, and
-	// the counts follow with the event of the same move on the stream.
+	// fromAnswer applies the answer to a click, the event of the move it
+	// made: the card moves and the counts change at once, and the same event
+	// on the stream then changes nothing.
 	function fromAnswer(u) {
+		if (typeof u.position === "number" && u.position > lastPosition && !countedEarly.has(u.position)) {
+			countedEarly.add(u.position);
+			count(u);
+		}
 		remember(u);
 		place(u);
 	}
@@ -382,7 +404,9 @@
 		col.fetching = false;
 		waiting--;
 		const list = body && Array.isArray(body.orders) ? body.orders : null;
+		let stalled = false;
 		if (list && trimmed === col.trimmed) {
+			const before = col.cards.length;
 			// The page comes after the column's last card: its cards are
 			// put together off the page and added in one go.
 			const tail = document.createDocumentFragment();
@@ -423,8 +447,11 @@
 			if (i === list.length && body.more === false) {
 				col.complete = true;
 			}
-		} else if (!list) {
-			// The server could not be asked: try again in a while.
+			stalled = list.length > 0 && col.cards.length === before && !col.complete;
+		}
+		if (!list || stalled) {
+			// The server could not be asked, or gave only orders that have
+			// moved on since: try again in a while rather than at once.
 			col.fetching = true;
 			setTimeout(() => {
 				col.fetching = false;
@@ -481,7 +508,6 @@
 			col.dirty = false;
 			const n = Math.max(col.count, 0);
 			col.badge.textContent = number.format(n);
-			col.badge.setAttribute("aria-label", number.format(n) + " orders");
 			const more = Math.max(n - col.cards.length, 0);
 			col.more.hidden = more === 0;
 			col.moreText.textContent = "and " + number.format(more) + " more";

@@ -6,9 +6,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ordertracker/ordertracker/orders"
 )
 
 func TestEveryFileHasAFingerprintedURL(t *testing.T) {
+	t.Parallel()
 	names, err := fs.Glob(files, "*")
 	if err != nil || len(names) == 0 {
 		t.Fatalf("no embedded files (%v)", err)
@@ -29,6 +32,7 @@ func TestEveryFileHasAFingerprintedURL(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name          string
 		ok, current   bool
@@ -51,6 +55,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestURLPanicsForAMissingFile(t *testing.T) {
+	t.Parallel()
 	defer func() {
 		if recover() == nil {
 			t.Error("URL of a missing file did not panic")
@@ -62,6 +67,7 @@ func TestURLPanicsForAMissingFile(t *testing.T) {
 // TestScriptsNeverTurnDataIntoHTML guards the rule of every script here:
 // text goes into the page with textContent, never through an HTML parser.
 func TestScriptsNeverTurnDataIntoHTML(t *testing.T) {
+	t.Parallel()
 	sinks := regexp.MustCompile(`\.(innerHTML|outerHTML)\s*[+]?=|insertAdjacentHTML\s*\(|document\.write|\beval\s*\(|new\s+Function\s*\(|createContextualFragment`)
 	names, _ := fs.Glob(files, "*.js")
 	for _, name := range names {
@@ -69,6 +75,24 @@ func TestScriptsNeverTurnDataIntoHTML(t *testing.T) {
 		for i, line := range strings.Split(string(body), "\n") {
 			if sinks.MatchString(line) {
 				t.Errorf("%s:%d: %s", name, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// TestTrackScriptKnowsNoStatus keeps the tracking page's rules on the
+// server: the page renders what to show after every move, and track.js only
+// applies it. A status named in the script would be a rule written twice.
+func TestTrackScriptKnowsNoStatus(t *testing.T) {
+	t.Parallel()
+	body, err := files.ReadFile("track.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range orders.Statuses {
+		for i, line := range strings.Split(string(body), "\n") {
+			if strings.Contains(line, "'"+string(s)+"'") || strings.Contains(line, `"`+string(s)+`"`) {
+				t.Errorf("track.js:%d names the status %s: %s", i+1, s, strings.TrimSpace(line))
 			}
 		}
 	}

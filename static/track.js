@@ -3,7 +3,10 @@
 // The page arrives complete, rendered on the server, with the sequence
 // number of the latest event it shows (data-seq). This script follows the
 // order's event stream from that number on and applies each order_update in
-// place: the status, the stepper, the timeline and the estimate. Text is set
+// place: the status, the stepper, the timeline and the estimate. What the
+// stepper, the message and the estimate show after each move the order may
+// still make is rendered by the server too (data-after), so the script
+// decides none of it and the page shows live what a reload would. Text is set
 // with textContent only; nothing received is ever parsed as HTML.
 //
 // The events come one of two ways:
@@ -39,12 +42,12 @@
 		whenLabel: $('when-label'),
 		whenTime: $('when-time'),
 		whenRelative: $('when-relative'),
+		stepper: $('stepper'),
 		steps: [...$('stepper').children],
 		timeline: $('timeline'),
 		connection: $('connection'),
 		connectionText: $('connection-text'),
 		refreshNote: $('refresh-note'),
-		cancelledText: $('cancelled-text'),
 		hoodTransport: $('hood-transport'),
 		hoodURL: $('hood-url'),
 		hoodState: $('hood-state'),
@@ -84,12 +87,17 @@
 	}
 	setInterval(showRelative, 15000);
 
+	// after holds what to show after each move, by the status moved from
+	// and then the status moved to; stateWords the words for a step's state.
+	const after = JSON.parse(root.dataset.after);
+	const stateWords = JSON.parse(ui.stepper.dataset.stateWords);
+
 	// apply shows one order_update. Events arrive in order and exactly once
 	// from the server; the sequence number still guards against a copy, such
 	// as one the shared worker replays to a tab that already had it.
 	function apply(u) {
 		if (u.token !== token || u.seq <= seq) return;
-		const before = status;
+		const progress = Object.hasOwn(after, status) && Object.hasOwn(after[status], u.status) ? after[status][u.status] : null;
 		seq = u.seq;
 		status = u.status;
 		root.dataset.seq = String(seq);
@@ -99,39 +107,28 @@
 		document.title = u.label + ' · ' + root.dataset.titleSuffix;
 
 		const at = new Date(u.at);
-		const index = ui.steps.findIndex((li) => li.dataset.status === status);
-		if (status === 'cancelled') {
-			const reached = Math.max(0, ui.steps.findIndex((li) => li.dataset.status === before));
-			ui.steps.forEach((li, i) => setStep(li, i < reached ? 'done' : i === reached ? 'stopped' : 'skipped'));
-			ui.message.textContent = ui.cancelledText.textContent;
-			showWhen('Cancelled at', at);
-		} else {
-			ui.steps.forEach((li, i) => setStep(li, i < index || status === 'delivered' ? 'done' : i === index ? 'current' : 'todo'));
-			ui.message.textContent = ui.steps[index].dataset.message;
-			if (status === 'delivered') {
-				showWhen('Delivered at', at);
-			} else {
-				showWhen('Estimated delivery', new Date(at.getTime() + Number(ui.steps[index].dataset.remainingMs)));
-			}
-		}
+		// Without a gap in the events every update is one of the moves in
+		// after; were one missing, the stepper would stay as it was.
+		if (progress) showProgress(progress, at);
 		addToTimeline(u, at);
 		if (u.final) finish();
 	}
 
-	const stateWords = {done: 'done', current: 'now', todo: 'to come', stopped: 'cancelled here', skipped: 'skipped'};
+	// showProgress shows the stepper, message and time for a move made at at.
+	function showProgress(p, at) {
+		p.steps.forEach((state, i) => setStep(ui.steps[i], state));
+		ui.message.textContent = p.message;
+		ui.whenLabel.textContent = p.when;
+		eta = p.estimate ? new Date(at.getTime() + p.remainingMs) : null;
+		showTime(ui.whenTime, eta || at, shortClock);
+		showRelative();
+	}
 
 	function setStep(li, state) {
 		li.className = 'step step-' + state;
 		if (state === 'current') li.setAttribute('aria-current', 'step');
 		else li.removeAttribute('aria-current');
 		li.querySelector('.step-state').textContent = '(' + stateWords[state] + ')';
-	}
-
-	function showWhen(label, date) {
-		ui.whenLabel.textContent = label;
-		showTime(ui.whenTime, date, shortClock);
-		eta = label === 'Estimated delivery' ? date : null;
-		showRelative();
 	}
 
 	function addToTimeline(u, at) {

@@ -1,6 +1,10 @@
 package templ
 
-import "github.com/ordertracker/ordertracker/orders"
+import (
+	"regexp"
+
+	"github.com/ordertracker/ordertracker/orders"
+)
 
 // OrderForm is the order form as a customer filled it in, and what is wrong
 // with it. The zero value is a fresh, empty form.
@@ -40,6 +44,10 @@ type MenuLine struct {
 	Field    string
 	Quantity string
 	Error    string
+	// DescribedBy are the ids of what describes the quantity input: the
+	// item's description, and the message of its own error or, failing
+	// that, of the whole menu's.
+	DescribedBy string
 }
 
 // QuantityField is the form field that holds the quantity of a menu item.
@@ -70,8 +78,20 @@ func NewHomePage(assets Assets, menu []orders.MenuItem, form OrderForm) HomePage
 			Quantity:    form.Quantities[m.ID],
 			Error:       form.Errors["items."+m.ID],
 		}
-		if line.Quantity == "" {
+		switch {
+		case line.Quantity == "":
 			line.Quantity = "0"
+		case !htmlNumber.MatchString(line.Quantity):
+			// A number input can hold only a number (a browser never
+			// sends anything else); the field's message says what to fix.
+			line.Quantity = ""
+		}
+		line.DescribedBy = line.Field + "-desc"
+		switch {
+		case line.Error != "":
+			line.DescribedBy += " " + line.Field + "-error"
+		case p.ItemsError != "":
+			line.DescribedBy += " items-error"
 		}
 		if line.Error != "" && p.FirstError == "" {
 			p.FirstError = line.Field
@@ -83,6 +103,10 @@ func NewHomePage(assets Assets, menu []orders.MenuItem, form OrderForm) HomePage
 	}
 	return p
 }
+
+// htmlNumber is what the value of a number input may be: HTML's valid
+// floating-point number.
+var htmlNumber = regexp.MustCompile(`^-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$`)
 
 // Title is the page's title.
 func (p HomePage) Title() string {

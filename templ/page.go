@@ -49,8 +49,9 @@ func Clock(t time.Time) string { return t.UTC().Format("15:04:05") + " UTC" }
 // shortClock is Clock without the seconds.
 func shortClock(t time.Time) string { return t.UTC().Format("15:04") + " UTC" }
 
-// machineTime is the datetime attribute of a <time> element.
-func machineTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// machineTime is the datetime attribute of a <time> element, to the
+// millisecond: HTML allows no more than three digits of a second.
+func machineTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // InAbout says roughly how far away d is, as a person would: "in about 3
 // minutes". The tracking script has the same rule in JavaScript.

@@ -94,7 +94,7 @@ const (
 const FinishedShown = 20
 
 // boardColumns are the board's columns, in the order of an order's life.
-var boardColumns = []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery, orders.Delivered, orders.Cancelled}
+var boardColumns = orders.Statuses
 
 // BoardWindows says how many cards each unfinished column shows; a status
 // that is not in it shows BoardWindow. The board's address carries it, one
@@ -219,6 +219,13 @@ func NewStaffBoard(assets Assets, b orders.Board, windows BoardWindows, eventsUR
 	}
 	return board
 }
+
+// exactTime is t to the microsecond the database keeps, for a card's
+// place in its column: the script sends it back to ask for the orders after
+// the card, and a time cut to the millisecond would put the card itself
+// after it. (A <time> element's datetime holds milliseconds at most; this
+// is for a data attribute.)
+func exactTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // More is how many orders of the column have no card.
 func (c StaffColumn) More() int { return max(c.Count-len(c.Cards), 0) }

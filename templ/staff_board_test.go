@@ -37,6 +37,7 @@ func column(t *testing.T, b StaffBoard, s orders.Status) StaffColumn {
 }
 
 func TestStaffBoardCountsWhatItDoesNotShow(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	b := boardOf(t0, orders.Received, 10_000, BoardWindow)
 	board := NewStaffBoard(Assets{}, b, nil, "/staff/events?since=7", "/staff/orders")
@@ -65,6 +66,7 @@ func TestStaffBoardCountsWhatItDoesNotShow(t *testing.T) {
 }
 
 func TestStaffBoardColumns(t *testing.T) {
+	t.Parallel()
 	board := NewStaffBoard(Assets{}, orders.Board{}, nil, "", "")
 	tests := []struct {
 		status      orders.Status
@@ -99,6 +101,7 @@ func TestStaffBoardColumns(t *testing.T) {
 // state machine: an order's seq in the stage numbered n is n, because it
 // got there by n−1 moves, one event each.
 func TestStaffBoardStagesAreSequenceNumbers(t *testing.T) {
+	t.Parallel()
 	for i, s := range orders.Stages {
 		if got := stageOf(s); got != i+1 {
 			t.Errorf("stage of %s = %d, want %d", s, got, i+1)
@@ -111,6 +114,7 @@ func TestStaffBoardStagesAreSequenceNumbers(t *testing.T) {
 }
 
 func TestStaffBoardWindows(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	t.Run("a wider window shows more cards and links to more still", func(t *testing.T) {
 		w := ParseBoardWindows(url.Values{"cooking": {"100"}})
@@ -176,6 +180,7 @@ func TestStaffBoardWindows(t *testing.T) {
 }
 
 func TestThousands(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		n    int
 		want string
@@ -186,5 +191,13 @@ func TestThousands(t *testing.T) {
 		if got := Thousands(tt.n); got != tt.want {
 			t.Errorf("Thousands(%d) = %q, want %q", tt.n, got, tt.want)
 		}
+	}
+}
+
+func TestStaffCardPlaceKeepsMicroseconds(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2030, 1, 1, 12, 0, 5, 123456000, time.FixedZone("CET", 3600))
+	if got, want := exactTime(at), "2030-01-01T11:00:05.123456Z"; got != want {
+		t.Errorf("exactTime = %q, want %q: the script pages on from it, and the database keeps microseconds", got, want)
 	}
 }

@@ -1,7 +1,8 @@
 package templ
 
 import (
-	"strconv"
+	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/ordertracker/ordertracker/orders"
@@ -35,16 +36,48 @@ type TrackPage struct {
 	// WhenRelative is "in about 3 minutes" for an estimate, else empty.
 	WhenRelative string
 
-	// CancelledMessage is what the page says of a cancelled order; it is on
-	// every page, hidden, so the script can show it if the order is cancelled
-	// while someone watches.
-	CancelledMessage string
+	// After is the progress to show after each move the order may still
+	// make, by the status it moves from and then the status it moves to.
+	// The page carries it for the tracking script, which applies the entry
+	// of each move as it arrives and so decides nothing itself: the page
+	// shows the same live as it would if reloaded. Empty for a finished
+	// order.
+	After map[orders.Status]map[orders.Status]Progress
 	// Actors are the words for who made a change, by actor.
 	Actors map[orders.Actor]string
 
 	EventsURL      string // the stream of this order
 	MultiEventsURL string // the stream of several orders, shared by tabs
 	PageURL        string
+}
+
+// Progress is what the page shows of where an order is, beyond what each
+// event says itself (the status, its label, the time): the stepper, the
+// message under the status, and what the time under it means.
+type Progress struct {
+	// Steps are the states of the stepper's steps, one per stage of
+	// orders.Stages: "done", "current", "todo", "stopped" (the order was
+	// cancelled here) or "skipped" (it never got here).
+	Steps   []string
+	Message string
+	// WhenLabel says what the time under the status is.
+	WhenLabel string
+	// Estimate reports whether that time is an estimated delivery, Remaining
+	// after the order got here; otherwise it is when the order got here.
+	Estimate  bool
+	Remaining time.Duration
+}
+
+// MarshalJSON writes p for the tracking script, with Remaining in
+// milliseconds.
+func (p Progress) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Steps       []string `json:"steps"`
+		Message     string   `json:"message"`
+		WhenLabel   string   `json:"when"`
+		Estimate    bool     `json:"estimate"`
+		RemainingMs int64    `json:"remainingMs"`
+	}{p.Steps, p.Message, p.WhenLabel, p.Estimate, p.Remaining.Milliseconds()})
 }
 
 // An ItemLine is one line of the order summary.
@@ -56,30 +89,22 @@ type ItemLine struct {
 
 // A Step is one stage of the stepper.
 type Step struct {
-	Status  orders.Status
-	Label   string
-	Message string
-	// State is "done", "current", "todo", "stopped" (the order was
-	// cancelled here) or "skipped" (it never got here).
+	Status orders.Status
+	Label  string
+	// State is one of the states of Progress.Steps.
 	State string
-	// Remaining is how long an order that has just reached this stage
-	// still has to go, for the delivery estimate.
-	Remaining time.Duration
 }
 
 // StateText is the state in words for screen readers.
-func (s Step) StateText() string {
-	switch s.State {
-	case "done":
-		return "done"
-	case "current":
-		return "now"
-	case "stopped":
-		return "cancelled here"
-	case "skipped":
-		return "skipped"
-	}
-	return "to come"
+func (s Step) StateText() string { return stateWords[s.State] }
+
+// stateWords say a step's state, for screen readers.
+var stateWords = map[string]string{
+	"done":    "done",
+	"current": "now",
+	"todo":    "to come",
+	"stopped": "cancelled here",
+	"skipped": "skipped",
 }
 
 // An Entry is one line of the timeline: one event of the order.
@@ -110,22 +135,21 @@ var actorWords = map[orders.Actor]string{
 // delivery from the stage durations as of now.
 func NewTrackPage(assets Assets, o orders.Order, events []orders.Event, stages orders.StageDurations, now time.Time) TrackPage {
 	p := TrackPage{
-		Assets:           assets,
-		Token:            o.Token,
-		Name:             o.CustomerName,
-		Total:            Money(o.TotalCents),
-		Placed:           o.CreatedAt,
-		Status:           o.Status,
-		Label:            o.Status.Label(),
-		Message:          statusMessages[o.Status],
-		Seq:              o.Seq,
-		Final:            o.Status.Terminal(),
-		Cancelled:        o.Status == orders.Cancelled,
-		CancelledMessage: statusMessages[orders.Cancelled],
-		Actors:           actorWords,
-		EventsURL:        "/orders/" + o.Token + "/events",
-		MultiEventsURL:   "/orders/events",
-		PageURL:          "/orders/" + o.Token,
+		Assets:         assets,
+		Token:          o.Token,
+		Name:           o.CustomerName,
+		Total:          Money(o.TotalCents),
+		Placed:         o.CreatedAt,
+		Status:         o.Status,
+		Label:          o.Status.Label(),
+		Seq:            o.Seq,
+		Final:          o.Status.Terminal(),
+		Cancelled:      o.Status == orders.Cancelled,
+		After:          progressAfter(o.Status, stages),
+		Actors:         actorWords,
+		EventsURL:      "/orders/" + o.Token + "/events",
+		MultiEventsURL: "/orders/events",
+		PageURL:        "/orders/" + o.Token,
 	}
 	for _, it := range o.Items {
 		p.Items = append(p.Items, ItemLine{Quantity: it.Quantity, Name: it.Name, Price: Money(it.PriceCents * it.Quantity)})
@@ -133,50 +157,104 @@ func NewTrackPage(assets Assets, o orders.Order, events []orders.Event, stages o
 	for _, ev := range events {
 		p.Timeline = append(p.Timeline, Entry{Seq: ev.Seq, Label: ev.Status.Label(), At: ev.At, Who: actorWords[ev.Actor]})
 	}
-
-	// The stage the order reached last, which is where it stopped if it
-	// was cancelled.
+	// The stepper shows the last stage of the journey the order reached:
+	// where it is, or where it stopped if it left the journey.
 	reached := o.Status
-	if p.Cancelled {
+	if !slices.Contains(orders.Stages, reached) {
 		reached = orders.Received
 		for _, ev := range events {
-			if ev.Status != orders.Cancelled {
+			if slices.Contains(orders.Stages, ev.Status) {
 				reached = ev.Status
 			}
 		}
 	}
-	state := "done"
-	for _, s := range orders.Stages {
-		step := Step{Status: s, Label: s.Label(), Message: statusMessages[s], Remaining: stages.Remaining(s)}
-		switch {
-		case s == reached && p.Cancelled:
-			step.State, state = "stopped", "skipped"
-		case s == reached && s == orders.Delivered:
-			step.State, state = "done", "todo"
-		case s == reached:
-			step.State, state = "current", "todo"
-		default:
-			step.State = state
-		}
-		p.Steps = append(p.Steps, step)
+	progress := newProgress(o.Status, reached, stages)
+	for i, s := range orders.Stages {
+		p.Steps = append(p.Steps, Step{Status: s, Label: s.Label(), State: progress.Steps[i]})
 	}
-
-	switch {
-	case p.Cancelled:
-		p.When, p.WhenLabel = o.UpdatedAt, "Cancelled at"
-	case p.Final:
-		p.When, p.WhenLabel = o.UpdatedAt, "Delivered at"
-	default:
-		p.When, p.WhenLabel = o.UpdatedAt.Add(stages.Remaining(o.Status)), "Estimated delivery"
+	p.Message, p.WhenLabel, p.When = progress.Message, progress.WhenLabel, o.UpdatedAt
+	if progress.Estimate {
+		p.When = o.UpdatedAt.Add(progress.Remaining)
 		p.WhenRelative = InAbout(p.When.Sub(now))
 	}
 	return p
+}
+
+// newProgress is the progress of an order in status that last reached the
+// stage reached of its journey: status itself, unless the order left the
+// journey there.
+func newProgress(status, reached orders.Status, stages orders.StageDurations) Progress {
+	p := Progress{Message: statusMessages[status]}
+	state := "done"
+	for _, s := range orders.Stages {
+		switch {
+		case s == reached && s != status:
+			p.Steps, state = append(p.Steps, "stopped"), "skipped"
+		case s == reached && status.Terminal():
+			p.Steps, state = append(p.Steps, "done"), "todo"
+		case s == reached:
+			p.Steps, state = append(p.Steps, "current"), "todo"
+		default:
+			p.Steps = append(p.Steps, state)
+		}
+	}
+	switch {
+	case status == orders.Cancelled:
+		p.WhenLabel = "Cancelled at"
+	case status.Terminal():
+		p.WhenLabel = "Delivered at"
+	default:
+		p.WhenLabel, p.Estimate, p.Remaining = "Estimated delivery", true, stages.Remaining(status)
+	}
+	return p
+}
+
+// progressAfter is the progress after every move of orders.Moves that an
+// order in status from may still make, by the status moved from and the
+// status moved to.
+func progressAfter(from orders.Status, stages orders.StageDurations) map[orders.Status]map[orders.Status]Progress {
+	after := make(map[orders.Status]map[orders.Status]Progress)
+	reachable := []orders.Status{from}
+	for i := 0; i < len(reachable); i++ {
+		s := reachable[i]
+		for _, m := range orders.Moves {
+			if m.From != s {
+				continue
+			}
+			// A move off the journey leaves the stepper where the order was.
+			reached := m.To
+			if !slices.Contains(orders.Stages, m.To) {
+				reached = m.From
+			}
+			if after[s] == nil {
+				after[s] = make(map[orders.Status]Progress)
+			}
+			after[s][m.To] = newProgress(m.To, reached, stages)
+			if !slices.Contains(reachable, m.To) {
+				reachable = append(reachable, m.To)
+			}
+		}
+	}
+	return after
+}
+
+// AfterJSON is After for the tracking script.
+func (p TrackPage) AfterJSON() string { return mustJSON(p.After) }
+
+// StateWordsJSON is the words for each state of a step, for the tracking
+// script.
+func (p TrackPage) StateWordsJSON() string { return mustJSON(stateWords) }
+
+// mustJSON encodes v, which holds nothing that cannot be encoded.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 // Title is the page's title: the status first, so it shows in a tab.
 func (p TrackPage) Title() string { return p.Label + " · " + p.titleSuffix() }
 
 func (p TrackPage) titleSuffix() string { return "Your order · " + Site }
-
-// ms formats a duration as milliseconds, for the script.
-func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

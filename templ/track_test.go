@@ -3,6 +3,9 @@ package templ
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +35,7 @@ func orderThrough(t0 time.Time, statuses ...orders.Status) (orders.Order, []orde
 }
 
 func TestTrackPageStepper(t *testing.T) {
+	t.Parallel()
 	const (
 		done, current, todo, stopped, skipped = "done", "current", "todo", "stopped", "skipped"
 	)
@@ -65,7 +69,120 @@ func TestTrackPageStepper(t *testing.T) {
 	}
 }
 
+func TestTrackPageCarriesTheProgressAfterEveryMoveStillPossible(t *testing.T) {
+	t.Parallel()
+	const (
+		done, current, todo, stopped, skipped = "done", "current", "todo", "stopped", "skipped"
+	)
+	type move struct{ from, to orders.Status }
+	tests := []struct {
+		name string
+		path []orders.Status
+		want map[move][]string
+	}{
+		{"a new order may still make every move", []orders.Status{orders.Received}, map[move][]string{
+			{orders.Received, orders.Cooking}:         {done, current, todo, todo},
+			{orders.Cooking, orders.OutForDelivery}:   {done, done, current, todo},
+			{orders.OutForDelivery, orders.Delivered}: {done, done, done, done},
+			{orders.Received, orders.Cancelled}:       {stopped, skipped, skipped, skipped},
+			{orders.Cooking, orders.Cancelled}:        {done, stopped, skipped, skipped},
+		}},
+		{"an order out for delivery may only be delivered", []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery}, map[move][]string{
+			{orders.OutForDelivery, orders.Delivered}: {done, done, done, done},
+		}},
+		{"a delivered order makes no more moves", orders.Stages, map[move][]string{}},
+		{"a cancelled order makes no more moves", []orders.Status{orders.Received, orders.Cancelled}, map[move][]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, events := orderThrough(time.Now(), tt.path...)
+			p := NewTrackPage(Assets{}, o, events, stages, time.Now())
+			got := make(map[move][]string)
+			for from, tos := range p.After {
+				for to, progress := range tos {
+					got[move{from, to}] = progress.Steps
+				}
+			}
+			if !maps.EqualFunc(got, tt.want, slices.Equal) {
+				t.Errorf("after = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTheLiveProgressIsWhatAReloadShows makes every move of the state
+// machine: the progress the page carries for the move, shown by the script
+// when the move arrives live, must be what a page rendered after the move
+// shows.
+func TestTheLiveProgressIsWhatAReloadShows(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, m := range orders.Moves {
+		t.Run(fmt.Sprintf("%s to %s by %s", m.From, m.To, m.By), func(t *testing.T) {
+			at := slices.Index(orders.Stages, m.From)
+			if at < 0 {
+				t.Fatalf("%s is not a stage of the journey; the test knows no way there", m.From)
+			}
+			before, events := orderThrough(t0, orders.Stages[:at+1]...)
+			live := NewTrackPage(Assets{}, before, events, stages, t0).After[m.From][m.To]
+
+			moved, events := orderThrough(t0, append(slices.Clone(orders.Stages[:at+1]), m.To)...)
+			reload := NewTrackPage(Assets{}, moved, events, stages, t0)
+			var steps []string
+			for _, s := range reload.Steps {
+				steps = append(steps, s.State)
+			}
+			when := moved.UpdatedAt
+			if live.Estimate {
+				when = when.Add(live.Remaining)
+			}
+			if !slices.Equal(live.Steps, steps) || live.Message != reload.Message || live.WhenLabel != reload.WhenLabel || !when.Equal(reload.When) {
+				t.Errorf("live: steps %q, message %q, %s %s; a reload: %q, %q, %s %s",
+					live.Steps, live.Message, live.WhenLabel, when.Format(time.TimeOnly),
+					steps, reload.Message, reload.WhenLabel, reload.When.Format(time.TimeOnly))
+			}
+		})
+	}
+}
+
+// TestTrackPageGivesTheScriptItsProgress checks the JSON the script reads.
+func TestTrackPageGivesTheScriptItsProgress(t *testing.T) {
+	t.Parallel()
+	o, events := orderThrough(time.Now(), orders.Received, orders.Cooking)
+	p := NewTrackPage(Assets{}, o, events, stages, time.Now())
+	var after map[string]map[string]struct {
+		Steps       []string `json:"steps"`
+		Message     string   `json:"message"`
+		When        string   `json:"when"`
+		Estimate    bool     `json:"estimate"`
+		RemainingMs int64    `json:"remainingMs"`
+	}
+	if err := json.Unmarshal([]byte(p.AfterJSON()), &after); err != nil {
+		t.Fatalf("data-after is not JSON: %v", err)
+	}
+	next := after["cooking"]["out_for_delivery"]
+	if !slices.Equal(next.Steps, []string{"done", "done", "current", "todo"}) || next.Message != statusMessages[orders.OutForDelivery] ||
+		next.When != "Estimated delivery" || !next.Estimate || next.RemainingMs != stages.OutForDelivery.Milliseconds() {
+		t.Errorf("after cooking to out_for_delivery: %+v", next)
+	}
+	cancel := after["cooking"]["cancelled"]
+	if !slices.Equal(cancel.Steps, []string{"done", "stopped", "skipped", "skipped"}) || cancel.Message != statusMessages[orders.Cancelled] ||
+		cancel.When != "Cancelled at" || cancel.Estimate {
+		t.Errorf("after cooking to cancelled: %+v", cancel)
+	}
+	var words map[string]string
+	if err := json.Unmarshal([]byte(p.StateWordsJSON()), &words); err != nil {
+		t.Fatalf("data-state-words is not JSON: %v", err)
+	}
+	for _, s := range p.Steps {
+		if words[s.State] != s.StateText() || s.StateText() == "" {
+			t.Errorf("the script's word for %q is %q, the page's %q", s.State, words[s.State], s.StateText())
+		}
+	}
+}
+
 func TestTrackPageEstimatesDeliveryFromTheStageDurations(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		path      []orders.Status
@@ -94,6 +211,7 @@ func TestTrackPageEstimatesDeliveryFromTheStageDurations(t *testing.T) {
 }
 
 func TestInAbout(t *testing.T) {
+	t.Parallel()
 	for d, want := range map[time.Duration]string{
 		-time.Second:                    "any moment now",
 		0:                               "any moment now",
@@ -110,6 +228,7 @@ func TestInAbout(t *testing.T) {
 }
 
 func TestMoney(t *testing.T) {
+	t.Parallel()
 	for cents, want := range map[int]string{0: "€0.00", 5: "€0.05", 950: "€9.50", 12345: "€123.45", -350: "-€3.50"} {
 		if got := Money(cents); got != want {
 			t.Errorf("Money(%d) = %q, want %q", cents, got, want)
@@ -118,6 +237,7 @@ func TestMoney(t *testing.T) {
 }
 
 func TestTrackPageTitleStartsWithTheStatus(t *testing.T) {
+	t.Parallel()
 	o, events := orderThrough(time.Now(), orders.Received, orders.Cooking, orders.OutForDelivery)
 	if got := NewTrackPage(Assets{}, o, events, stages, time.Now()).Title(); got != "Out for delivery · Your order · "+Site {
 		t.Errorf("title = %q", got)
@@ -127,6 +247,7 @@ func TestTrackPageTitleStartsWithTheStatus(t *testing.T) {
 // TestPagesRenderUserTextAsText renders every page that shows what a
 // customer typed with markup in it: it must come out escaped.
 func TestPagesRenderUserTextAsText(t *testing.T) {
+	t.Parallel()
 	const name = `<script>alert(1)</script><img src=x onerror=alert(2)>"'&`
 	o, events := orderThrough(time.Now(), orders.Received)
 	o.CustomerName = name
@@ -154,6 +275,7 @@ func TestPagesRenderUserTextAsText(t *testing.T) {
 }
 
 func TestHomePageFocusesTheFirstFieldToFix(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		errors map[string]string
 		want   string

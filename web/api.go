@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ordertracker/ordertracker/internal/stream"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -63,8 +64,9 @@ type orderCreator interface {
 //
 //	{"name": "Ada", "items": [{"id": "margherita", "quantity": 2}]}
 //
-// It answers 201 with the order, or 400 with {"error", "fields"}.
-func handleCreateOrderJSON(store orderCreator, log *slog.Logger) http.Handler {
+// It answers 201 with the order, 400 with {"error", "fields"}, or, past the
+// client's order limit, 429 with {"error"} and Retry-After.
+func handleCreateOrderJSON(store orderCreator, limit *orderLimit, log *slog.Logger) http.Handler {
 	type request struct {
 		Name  string        `json:"name"`
 		Items []orders.Line `json:"items"`
@@ -75,7 +77,16 @@ func handleCreateOrderJSON(store orderCreator, log *slog.Logger) http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 			return
 		}
-		o, err := store.Create(r.Context(), orders.NewOrder{CustomerName: req.Name, Lines: req.Items})
+		n := orders.NewOrder{CustomerName: req.Name, Lines: req.Items}
+		if _, _, err := n.Validate(); err != nil {
+			apiError(w, r, log, err)
+			return
+		}
+		if ok, wait := limit.allow(w, r); !ok {
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": tooManyOrders(wait)})
+			return
+		}
+		o, err := store.Create(r.Context(), n)
 		if err != nil {
 			apiError(w, r, log, err)
 			return
@@ -126,6 +137,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return fmt.Errorf("field %q must be a %s", typ.Field, typ.Type.Kind())
 	case errors.As(err, &tooBig):
 		return fmt.Errorf("the body is larger than %d bytes", maxJSONBody)
+	case bodyCutShort(err):
+		return errors.New("the body did not arrive whole")
 	}
 	return fmt.Errorf("the body is not an order: %s", err.Error())
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -43,8 +45,9 @@ const browserWait = 20 * time.Second
 // browserApp is the whole application for a browser to use.
 type browserApp struct {
 	fixtures
-	hub    *Hub
+	hub    *stream.Hub
 	server *httptest.Server
+	conns  *cuttable
 	// startWorker starts the worker (once). Tests start it when the page is
 	// live, so that every step after the first arrives while they watch.
 	startWorker func()
@@ -67,20 +70,23 @@ func newBrowserApp(t *testing.T) *browserApp {
 		fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: orders.StageDurations{
 			Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage,
 		}})},
-		hub: NewHub(HubOptions{Logger: quiet}),
+		hub: stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet}),
 	}
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	_, a.startWorker = runListener(t, pool.Config().ConnConfig, a.hub, worker)
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, a.hub.Publish, worker)
 
-	handler := NewHandler(a.store, a.hub, nil, Config{Streams: StreamConfig{Retry: 500 * time.Millisecond}}, quiet)
-	a.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := NewHandler(a.store, a.hub, nil, Config{}, quiet)
+	a.server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.requests = append(a.requests, seenRequest{path: r.URL.Path, lastEventID: r.Header.Get("Last-Event-ID")})
 		a.mu.Unlock()
 		handler.ServeHTTP(w, r)
 	}))
+	a.conns = newCuttable(a.server.Listener)
+	a.server.Listener = a.conns
+	a.server.Start()
 	t.Cleanup(func() {
-		a.server.CloseClientConnections()
+		a.conns.cut()
 		a.server.Close()
 	})
 	return a
@@ -109,8 +115,26 @@ func chromiumPath() string {
 	return ""
 }
 
-// newBrowser starts a headless Chromium for one test and returns the
-// context of its first tab.
+// chromium is the one headless Chromium of the package's browser tests,
+// started by the first of them. Each test gets a browser context of its
+// own in it (cookies, storage and shared workers apart, as in a separate
+// profile), which costs a fraction of starting another Chromium.
+var chromium struct {
+	once   sync.Once
+	ctx    context.Context // the browser's first tab
+	cancel func()
+	err    error
+}
+
+// stopChromium ends the package's Chromium, if it was started.
+func stopChromium() {
+	if chromium.cancel != nil {
+		chromium.cancel()
+	}
+}
+
+// newBrowser returns the context of a fresh browser context for one test,
+// closed when the test ends.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	if os.Getenv("SKIP_BROWSER_TESTS") == "1" {
@@ -121,24 +145,33 @@ func newBrowser(t *testing.T) context.Context {
 		t.Fatal("browser tests need Chromium: install it with `apt-get install -y chromium` " +
 			"(on a machine of your own, SKIP_BROWSER_TESTS=1 skips these tests)")
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
+	chromium.once.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.NoFirstRun,
+			chromedp.WindowSize(1280, 900),
+		)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		chromium.ctx = ctx
+		chromium.cancel = func() {
+			cancel()
+			cancelAlloc()
+		}
+		chromium.err = chromedp.Do(ctx)
 	})
+	if chromium.err != nil {
+		t.Fatalf("start Chromium (%s): %v", path, chromium.err)
+	}
+	ctx, cancel := chromedp.NewContext(chromium.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium (%s): %v", path, err)
+		t.Fatalf("open a browser context: %v", err)
 	}
 	return ctx
 }
@@ -338,6 +371,7 @@ func (tb *tab) checkNotReloaded(t *testing.T) {
 }
 
 func TestBrowserOrderThroughTheFormAndWatchItLive(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	tb := newTab(t, newBrowser(t), true)
 
@@ -398,6 +432,7 @@ func TestBrowserOrderThroughTheFormAndWatchItLive(t *testing.T) {
 }
 
 func TestBrowserNameIsShownAsTextAndNeverRuns(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	tb := newTab(t, newBrowser(t), true)
 	const name = `<img src=x onerror=alert(1)><script>alert(2)</script>`
@@ -439,6 +474,7 @@ func TestBrowserNameIsShownAsTextAndNeverRuns(t *testing.T) {
 }
 
 func TestBrowserWithoutJavaScriptShowsTheCurrentState(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	o := a.create(t, "Grace")
 	a.advance(t, o, orders.Received)
@@ -482,6 +518,7 @@ func TestBrowserWithoutJavaScriptShowsTheCurrentState(t *testing.T) {
 }
 
 func TestBrowserResumesAfterADroppedConnection(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	browser := newBrowser(t)
 
@@ -521,7 +558,7 @@ func TestBrowserResumesAfterADroppedConnection(t *testing.T) {
 		// Cut every connection, as a network failure or a server restart
 		// would, and move on before the browser is back (the retry delay
 		// is half a second).
-		a.server.CloseClientConnections()
+		a.conns.cut()
 		a.advance(t, o, orders.Cooking)
 		tb.waitFor(t, "the step made while away arrives", jsStatus+` === 'Out for delivery'`)
 		a.advance(t, o, orders.OutForDelivery)
@@ -540,11 +577,63 @@ func TestBrowserResumesAfterADroppedConnection(t *testing.T) {
 	})
 }
 
+// TestBrowserShowsACancelLive watches an order move and then be cancelled,
+// at each stage where staff may cancel it: the stepper, the message and the
+// time must change in place to what the page shows when loaded afresh.
+func TestBrowserShowsACancelLive(t *testing.T) {
+	t.Parallel()
+	a := newBrowserApp(t)
+	browser := newBrowser(t)
+	// stepper is what the page shows of the order's progress.
+	const stepper = `[...document.querySelectorAll('#stepper li')].map((li) =>
+		li.className + ' ' + li.querySelector('.step-state').textContent + (li.getAttribute('aria-current') ? ' aria-current' : '')
+	).concat(document.getElementById('status-message').textContent, document.getElementById('when-label').textContent,
+		document.getElementById('when-relative').textContent)`
+	tests := []struct {
+		at    orders.Status
+		steps []string
+	}{
+		{orders.Received, []string{"step step-stopped (cancelled here)", "step step-skipped (skipped)", "step step-skipped (skipped)", "step step-skipped (skipped)"}},
+		{orders.Cooking, []string{"step step-done (done)", "step step-stopped (cancelled here)", "step step-skipped (skipped)", "step step-skipped (skipped)"}},
+	}
+	for _, tt := range tests {
+		t.Run("while "+string(tt.at), func(t *testing.T) {
+			o := a.create(t, "Ada")
+			tb := newTab(t, browser, true)
+			tb.openTracking(t, a, o)
+			tb.markPage(t)
+			if tt.at != orders.Received {
+				a.moveTo(t, o, tt.at)
+				tb.waitFor(t, "the move arrives", jsStatus+` === `+strconv.Quote(tt.at.Label()))
+				if got := eval[[]string](t, tb, stepper); !slices.Contains(got, "step step-current (now) aria-current") || got[len(got)-2] != "Estimated delivery" {
+					t.Errorf("after the move to %s the page shows %q, want its step current and an estimate", tt.at, got)
+				}
+			}
+			if _, err := a.store.Cancel(context.Background(), o.Token, orders.ByStaff); err != nil {
+				t.Fatal(err)
+			}
+			tb.waitFor(t, "the cancel arrives and the stream ends", jsStatus+` === 'Cancelled' && `+jsConnection+` === 'finished'`)
+			tb.checkNotReloaded(t)
+			live := eval[[]string](t, tb, stepper)
+			if !slices.Equal(live[:4], tt.steps) || !strings.Contains(live[4], "cancelled") || live[5] != "Cancelled at" || live[6] != "" {
+				t.Errorf("live, the cancelled order shows %q, want steps %q, a message of the cancel and its time", live, tt.steps)
+			}
+
+			reload := newTab(t, browser, true)
+			reload.do(t, chromedp.Navigate(a.server.URL+"/orders/"+o.Token))
+			if got := eval[[]string](t, reload, stepper); !slices.Equal(got, live) {
+				t.Errorf("loaded afresh, the page shows %q; live it showed %q", got, live)
+			}
+		})
+	}
+}
+
 // TestBrowserEightTabsStayLive opens eight tracking tabs of eight orders in
 // one browser. Over HTTP/1.1 a browser holds at most six connections to a
 // site, so with an EventSource per tab the seventh and eighth tabs would not
 // even load; with the shared worker all eight share one connection.
 func TestBrowserEightTabsStayLive(t *testing.T) {
+	t.Parallel()
 	a := newBrowserApp(t)
 	browser := newBrowser(t)
 	tabs := make([]*tab, 8)
@@ -589,6 +678,7 @@ func TestBrowserEightTabsStayLive(t *testing.T) {
 // TestBrowserScreenshots saves every page at phone and desktop width into
 // the folder BROWSER_SCREENSHOTS names, for a person to look at.
 func TestBrowserScreenshots(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv("BROWSER_SCREENSHOTS")
 	if dir == "" {
 		t.Skip("set BROWSER_SCREENSHOTS=dir to save screenshots of every page")

@@ -14,6 +14,7 @@ import (
 // one. NewHandler wraps everything in net/http.CrossOriginProtection, which
 // reads Sec-Fetch-Site, or, from browsers that do not send it, Origin.
 func TestCrossSiteRequestsAreRefused(t *testing.T) {
+	t.Parallel()
 	a := newStaffApp(t, staffOptions{})
 	session := a.login(t, call{})
 	ctx := context.Background()

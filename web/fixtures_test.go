@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 
@@ -62,15 +63,15 @@ func (f fixtures) status(t *testing.T, o orders.Order) orders.Status {
 	return got.Status
 }
 
-// runListener runs a listener on config that feeds hub (and wakes worker,
+// runListener runs a listener on config that feeds publish (and wakes worker,
 // if there is one) until the test ends, and waits until it is connected.
 // startWorker starts worker, once; tests start it when they want orders to
 // move on by themselves. Register the test's server after this, so that the
 // server closes before the listener stops.
-func runListener(t *testing.T, config *pgx.ConnConfig, hub *Hub, worker *orders.Worker) (listener *orders.Listener, startWorker func()) {
+func runListener(t *testing.T, config *pgx.ConnConfig, publish func([]orders.Event), worker *orders.Worker) (listener *orders.Listener, startWorker func()) {
 	t.Helper()
 	listener = orders.NewListener(config, quiet)
-	listener.Handle(hub.Publish)
+	listener.Handle(publish)
 	if worker != nil {
 		listener.Handle(worker.WakeOn)
 	}
@@ -84,4 +85,39 @@ func runListener(t *testing.T, config *pgx.ConnConfig, hub *Hub, worker *orders.
 	startWorker = sync.OnceFunc(func() { wg.Go(func() { worker.Run(ctx) }) })
 	waitUntil(t, "the listener connects", listener.Connected)
 	return listener, startWorker
+}
+
+// cuttable is a listener that remembers the connections it accepted, so
+// that a test can cut them all at once, as a network failure or a server
+// restart would, including those that net/http handed over to the hub
+// (which httptest.Server.CloseClientConnections does not reach).
+type cuttable struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func newCuttable(ln net.Listener) *cuttable {
+	return &cuttable{Listener: ln, conns: make(map[net.Conn]struct{})}
+}
+
+func (l *cuttable) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.conns[c] = struct{}{}
+	l.mu.Unlock()
+	return c, nil
+}
+
+// cut closes every connection accepted so far.
+func (l *cuttable) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
 }

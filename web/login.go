@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ordertracker/ordertracker/internal/clientaddr"
 	"github.com/ordertracker/ordertracker/internal/ratelimit"
 	views "github.com/ordertracker/ordertracker/templ"
 )
@@ -42,10 +43,11 @@ func handleStaffLoginForm(sessions *staffSessions, log *slog.Logger) http.Handle
 //
 // Attempts are limited per client address, counted before the password is
 // even read, so that parallel guesses are counted as surely as serial ones.
-// The address is the connection's own (r.RemoteAddr): X-Forwarded-For and
-// its kind are whatever the client wants them to be, and a limit keyed by
-// them limits nobody. Behind a reverse proxy every client shares the
-// proxy's address, and so one allowance.
+// The address is the one internal/clientaddr works out: the connection's
+// own, unless it comes from a trusted proxy (TRUSTED_PROXIES), whose
+// X-Forwarded-For is then believed. From anyone else that header is
+// whatever the client wants it to be, and a limit keyed by it would limit
+// nobody.
 //
 // The password is compared in constant time, as SHA-256 digests, so that
 // neither where the first wrong byte is nor the password's length shows in
@@ -53,7 +55,7 @@ func handleStaffLoginForm(sessions *staffSessions, log *slog.Logger) http.Handle
 func handleStaffLogin(password string, sessions *staffSessions, limiter *ratelimit.Limiter, log *slog.Logger) http.Handler {
 	want := sha256.Sum256([]byte(password))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		client := ratelimit.AddrKey(r.RemoteAddr)
+		client := clientaddr.Key(r)
 		if ok, wait := limiter.Allow(client); !ok {
 			seconds := int(math.Ceil(wait.Seconds()))
 			log.Warn("staff sign-in rate limited", "client", client)
@@ -62,8 +64,7 @@ func handleStaffLogin(password string, sessions *staffSessions, limiter *ratelim
 				fmt.Sprintf("Too many attempts from your address. Please wait %d seconds, then try again.", seconds))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-		if err := r.ParseForm(); err != nil {
+		if err := readForm(w, r); err != nil {
 			renderLogin(w, r, log, http.StatusBadRequest, "The form could not be read. Please try again.")
 			return
 		}
@@ -74,7 +75,7 @@ func handleStaffLogin(password string, sessions *staffSessions, limiter *ratelim
 			return
 		}
 		if err := sessions.signIn(r.Context()); err != nil {
-			sessionUnavailable(w, r, StreamConfig{}, log, err)
+			sessions.unavailable(w, r, err)
 			return
 		}
 		log.Info("staff signed in", "client", client)
@@ -87,7 +88,7 @@ func handleStaffLogin(password string, sessions *staffSessions, limiter *ratelim
 func handleStaffLogout(sessions *staffSessions, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.signOut(r.Context()); err != nil {
-			sessionUnavailable(w, r, StreamConfig{}, log, err)
+			sessions.unavailable(w, r, err)
 			return
 		}
 		http.Redirect(w, r, "/staff/login", http.StatusSeeOther)

@@ -1,9 +1,14 @@
 package web
 
 import (
+	"os"
 	"testing"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	stopChromium()
+	os.Exit(code)
+}

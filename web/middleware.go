@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/ordertracker/ordertracker/internal/clientaddr"
 )
 
 // securityHeaders sets the headers every response carries.
@@ -22,8 +24,9 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // observeRequests logs one line per request, with method, route pattern
-// (never the raw path, which holds the customer's token), status and
-// duration, and counts it in the metrics. Client errors are not errors of
+// (never the raw path, which holds the customer's token), status, duration
+// and the client's address (see internal/clientaddr), and counts it in the
+// metrics. Client errors are not errors of
 // the server and are logged at info.
 func observeRequests(log *slog.Logger, metrics *httpMetrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -40,7 +43,7 @@ func observeRequests(log *slog.Logger, metrics *httpMetrics) func(http.Handler) 
 				status = http.StatusOK
 			}
 			took := time.Since(start)
-			metrics.observe(pattern, r.Method, status, took.Seconds())
+			metrics.observe(pattern, r.Method, status, took.Seconds(), rec.Header().Get("Content-Type") == "text/event-stream")
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
@@ -49,7 +52,8 @@ func observeRequests(log *slog.Logger, metrics *httpMetrics) func(http.Handler) 
 				slog.String("method", r.Method),
 				slog.String("route", pattern),
 				slog.Int("status", status),
-				slog.Duration("duration", took))
+				slog.Duration("duration", took),
+				slog.String("client", clientaddr.String(r)))
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"github.com/ordertracker/ordertracker/internal/sse/ssetest"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"slices"
@@ -14,35 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/ordertracker/ordertracker/orders"
 )
-
-// withMultiStream serves the live app's store and hub with the multiplexed
-// stream next to the stream of one order, on a server of its own.
-func withMultiStream(t *testing.T, a *liveApp) *liveApp {
-	t.Helper()
-	return withMultiStreamOver(t, a, a.store)
-}
-
-// withMultiStreamOver is withMultiStream with the handlers reading store.
-func withMultiStreamOver(t *testing.T, a *liveApp, store Store) *liveApp {
-	t.Helper()
-	cfg := StreamConfig{Retry: 1500 * time.Millisecond}
-	r := chi.NewRouter()
-	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, a.hub, cfg, quiet))
-	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, a.hub, cfg, quiet))
-	b := *a
-	b.server = httptest.NewServer(r)
-	t.Cleanup(func() {
-		b.server.CloseClientConnections()
-		b.server.Close()
-	})
-	return &b
-}
 
 func multiPath(list ...orders.Order) string {
 	tokens := make([]string, len(list))
@@ -78,45 +51,36 @@ func checkMulti(t *testing.T, got []multiEvent, want ...multiEvent) {
 	}
 }
 
-// checkMultiLive checks live events of several orders, which may
-// interleave either way: got must hold want's events, each order's in its
-// own order, and each id must be every order's cursor after its event,
-// counted from the id from (tokens give the order of the id's parts).
+// checkMultiLive checks live events of several orders, which arrive in the
+// order they happened, each with every order's cursor after it as its id.
+// The ids are worked out from the id from (tokens give the order of its
+// parts) and the events, so want needs none.
 func checkMultiLive(t *testing.T, got []multiEvent, tokens []string, from string, want ...multiEvent) {
 	t.Helper()
-	perOrder := func(events []multiEvent) map[string][]int {
-		m := make(map[string][]int)
-		for _, e := range events {
-			m[e.token] = append(m[e.token], e.seq)
-		}
-		return m
-	}
-	if fmt.Sprint(perOrder(got)) != fmt.Sprint(perOrder(want)) {
-		t.Errorf("got events\n  %v\nwant, in any interleaving of the orders,\n  %v", got, want)
-		return
-	}
 	cursors := strings.Split(from, ".")
-	for _, e := range got {
-		cursors[slices.Index(tokens, e.token)] = strconv.Itoa(e.seq)
-		if id := strings.Join(cursors, "."); e.id != id {
-			t.Errorf("event %v has id %q, want %q: every order's cursor after it", e, e.id, id)
-		}
+	for i := range want {
+		cursors[slices.Index(tokens, want[i].token)] = strconv.Itoa(want[i].seq)
+		want[i].id = strings.Join(cursors, ".")
 	}
+	checkMulti(t, got, want...)
 }
 
 func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.advance(t, ada, orders.Received)
 	c := a.open(t, multiPath(ada, bo), "")
 	if c.resp.StatusCode != http.StatusOK || c.resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("%d %s, want 200 text/event-stream", c.resp.StatusCode, c.resp.Header.Get("Content-Type"))
 	}
-	// The current states first, in URL order; an order not yet sent keeps
-	// an empty part in the id, so a reconnect starts it afresh too.
+	// The current states first, in the order they happened (Bo's order
+	// was placed after Ada's, and Ada's moved on after that); an order not
+	// yet sent keeps an empty part in the id, so a reconnect starts it
+	// afresh too.
 	checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
-		multiEvent{"2.", ada.Token, 2},
-		multiEvent{"2.1", bo.Token, 1},
+		multiEvent{".1", bo.Token, 1},
+		multiEvent{"2.1", ada.Token, 2},
 	)
 	a.advance(t, bo, orders.Received)
 	a.advance(t, ada, orders.Cooking)
@@ -130,7 +94,8 @@ func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
 }
 
 func TestMultiStreamResumesEveryOrderFromItsCursor(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.deliver(t, ada, orders.Received) // seq 1..4
 	a.advance(t, bo, orders.Received)  // seq 1..2
@@ -177,15 +142,20 @@ func TestMultiStreamResumesEveryOrderFromItsCursor(t *testing.T) {
 // waits until the hub has handed the move to the stream: it is then both in
 // the log and on its way live, and must be sent once.
 func TestMultiStreamSendsAnEventBetweenSubscribeAndReplayOnce(t *testing.T) {
-	base := newLiveApp(t, appOptions{})
-	ada, bo := base.create(t, "Ada"), base.create(t, "Bo")
+	t.Parallel()
+	var a *liveApp
+	var bo orders.Order
 	var once sync.Once
 	moveBo := func() {
-		published := base.hub.published.Load()
-		base.advance(t, bo, orders.Received)
-		waitUntil(t, "the hub publishes the move", func() bool { return base.hub.published.Load() > published })
+		published := a.published.Load()
+		a.advance(t, bo, orders.Received)
+		waitUntil(t, "the hub publishes the move", func() bool { return a.published.Load() > published })
 	}
-	a := withMultiStreamOver(t, base, hookedStore{Store: base.store, before: func() { once.Do(moveBo) }})
+	a = newLiveApp(t, appOptions{wrap: func(s Store) Store {
+		return hookedStore{Store: s, before: func() { once.Do(moveBo) }}
+	}})
+	ada := a.create(t, "Ada")
+	bo = a.create(t, "Bo")
 	c := a.open(t, multiPath(ada, bo)+"&since=1.1", "")
 	c.waitEvents(t, 1)
 	a.advance(t, ada, orders.Received)
@@ -193,13 +163,14 @@ func TestMultiStreamSendsAnEventBetweenSubscribeAndReplayOnce(t *testing.T) {
 	events := readMulti(t, c.waitEvents(t, 3))
 	checkMulti(t, events[:1], multiEvent{"1.2", bo.Token, 2})
 	checkMultiLive(t, events[1:], []string{ada.Token, bo.Token}, "1.2",
-		multiEvent{"2.2", ada.Token, 2},
-		multiEvent{"2.3", bo.Token, 3},
+		multiEvent{"", ada.Token, 2},
+		multiEvent{"", bo.Token, 3},
 	)
 }
 
 func TestMultiStreamTreatsAMalformedCursorAsAbsent(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.advance(t, ada, orders.Received)
 	path := multiPath(ada, bo)
@@ -211,8 +182,8 @@ func TestMultiStreamTreatsAMalformedCursorAsAbsent(t *testing.T) {
 				t.Fatalf("status %d, want 200", c.resp.StatusCode)
 			}
 			checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
-				multiEvent{"2.", ada.Token, 2},
-				multiEvent{"2.1", bo.Token, 1},
+				multiEvent{".1", bo.Token, 1},
+				multiEvent{"2.1", ada.Token, 2},
 			)
 			if strings.ContainsRune(id, 0) {
 				return // no HTTP client sends NUL in a header
@@ -220,15 +191,16 @@ func TestMultiStreamTreatsAMalformedCursorAsAbsent(t *testing.T) {
 			// A malformed Last-Event-ID falls back to a good since.
 			c = a.open(t, path+"&since=1.0", id)
 			checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
-				multiEvent{"2.0", ada.Token, 2},
-				multiEvent{"2.1", bo.Token, 1},
+				multiEvent{"1.1", bo.Token, 1},
+				multiEvent{"2.1", ada.Token, 2},
 			)
 		})
 	}
 }
 
 func TestMultiStreamReportsUnknownOrdersAndServesTheRest(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	ada := a.create(t, "Ada")
 	ghost := orders.NewToken()
 	c := a.open(t, "/orders/events?orders="+ghost+","+ada.Token+",not-a-token&since=5.1.", "")
@@ -256,7 +228,8 @@ func TestMultiStreamReportsUnknownOrdersAndServesTheRest(t *testing.T) {
 }
 
 func TestMultiStreamRefusesAListItCanNeverServe(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	many := make([]string, maxMultiOrders+1)
 	for i := range many {
 		many[i] = orders.NewToken()
@@ -274,7 +247,8 @@ func TestMultiStreamRefusesAListItCanNeverServe(t *testing.T) {
 }
 
 func TestMultiStreamCountsARepeatedOrderOnce(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	c := a.open(t, "/orders/events?orders="+ada.Token+","+bo.Token+","+ada.Token+"&since=1.1", "")
 	a.advance(t, ada, orders.Received)
@@ -285,7 +259,8 @@ func TestMultiStreamCountsARepeatedOrderOnce(t *testing.T) {
 // ends; the stream ends after the last terminal event, and each order's
 // events come exactly once, in order.
 func TestMultiStreamEndsWhenEveryOrderHasEnded(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	c := a.open(t, multiPath(ada, bo)+"&since=1.1", "")
 	var wg sync.WaitGroup
@@ -313,7 +288,8 @@ func TestMultiStreamEndsWhenEveryOrderHasEnded(t *testing.T) {
 // TestManyOrdersOnOneStreamGetExactlyTheirEvents follows twenty orders on
 // one stream while they and others all move at once.
 func TestManyOrdersOnOneStreamGetExactlyTheirEvents(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{})
 	var all []orders.Order
 	for i := range 40 {
 		all = append(all, a.create(t, fmt.Sprintf("Customer %d", i)))
@@ -353,7 +329,7 @@ func TestManyOrdersOnOneStreamGetExactlyTheirEvents(t *testing.T) {
 }
 
 func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{}))
+	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.server.Client().CloseIdleConnections()
 	before := runtime.NumGoroutine()
@@ -363,8 +339,8 @@ func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 		c.waitEvents(t, 2)
 		clients = append(clients, c)
 	}
-	if n := a.hub.Streams(); n != 40 {
-		t.Errorf("hub has %d subscriptions, want 40: one per order per stream", n)
+	if n := a.hub.Streams(); n != 20 {
+		t.Errorf("hub has %d streams, want 20: one per connection, however many orders it follows", n)
 	}
 	for _, c := range clients {
 		c.close()
@@ -375,36 +351,18 @@ func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 }
 
 func TestMultiStreamIsTurnedAwayAtTheStreamCap(t *testing.T) {
-	a := withMultiStream(t, newLiveApp(t, appOptions{maxStreams: 3}))
+	t.Parallel()
+	a := newLiveApp(t, appOptions{maxStreams: 2})
 	list := []orders.Order{a.create(t, "Ada"), a.create(t, "Bo"), a.create(t, "Cy"), a.create(t, "Di")}
+	// A stream of four orders counts as one stream, as its connection is one.
+	a.open(t, multiPath(list...), "").waitEvents(t, 4)
+	a.open(t, multiPath(list[0]), "").waitEvents(t, 1)
 	c := a.open(t, multiPath(list...), "")
 	s := c.waitEnd(t)
 	if c.resp.StatusCode != http.StatusOK || len(s) != 0 {
 		t.Errorf("status %d with %d events, want 200 and none: a stream over the cap is asked to come back", c.resp.StatusCode, len(s))
 	}
-	if n := a.hub.Streams(); n != 0 {
-		t.Errorf("the refused stream left %d subscriptions in the hub", n)
-	}
-}
-
-// TestMergeClosesWhenTheHubDropsAnySubscription: a stream that falls
-// behind on one order must end, so its client resumes from its last id.
-func TestMergeClosesWhenTheHubDropsAnySubscription(t *testing.T) {
-	subs := []*subscription{{c: make(chan []*delivery, 1)}, {c: make(chan []*delivery, 1)}}
-	merged, stop := merge(context.Background(), subs)
-	defer stop()
-	first := []*delivery{{event: orders.Event{Seq: 1}}}
-	subs[1].c <- first
-	if got := <-merged.c; len(got) != 1 || got[0] != first[0] {
-		t.Fatalf("merged %v, want the batch sent", got)
-	}
-	close(subs[0].c) // the hub drops it
-	select {
-	case _, ok := <-merged.c:
-		if ok {
-			t.Fatal("got a batch, want the merged channel closed")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the merged channel stayed open after the hub dropped a subscription")
+	if n := a.hub.Streams(); n != 2 {
+		t.Errorf("the hub has %d streams after refusing one at its cap of 2", n)
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -40,22 +41,26 @@ func handleHomePage(log *slog.Logger) http.Handler {
 // handlePlaceOrder serves POST /orders, the order form. A good order is
 // placed and the browser is sent to its tracking page with 303 See Other,
 // so a reload there does not post the form again. A bad one gets the form
-// back, 400, with what was typed and a message beside each field to fix.
-func handlePlaceOrder(store orderCreator, log *slog.Logger) http.Handler {
+// back, 400, with what was typed and a message beside each field to fix;
+// one past the client's order limit gets it back too, 429, with how long
+// to wait.
+func handlePlaceOrder(store orderCreator, limit *orderLimit, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-		if err := r.ParseForm(); err != nil {
-			form := views.OrderForm{Problem: "The form could not be read. Please try again."}
-			render(w, r, log, http.StatusBadRequest, views.Home(views.NewHomePage(pageAssets(), orders.Menu, form)))
+		if err := readForm(w, r); err != nil {
+			form := views.OrderForm{Problem: messageOf(err)}
+			render(w, r, log, statusOf(err), views.Home(views.NewHomePage(pageAssets(), orders.Menu, form)))
 			return
 		}
 		form, n := readOrderForm(r.PostForm)
-		var err error
+		// Say everything that is wrong at once, not one field per post.
+		_, _, err := n.Validate()
+		addFieldErrors(&form, err)
 		if len(form.Errors) > 0 {
-			// Say everything that is wrong at once, not one field per post.
-			_, _, err = n.Validate()
-			addFieldErrors(&form, err)
 			err = &orders.ValidationError{Fields: form.Errors}
+		} else if ok, wait := limit.allow(w, r); !ok {
+			form.Problem = tooManyOrders(wait)
+			render(w, r, log, http.StatusTooManyRequests, views.Home(views.NewHomePage(pageAssets(), orders.Menu, form)))
+			return
 		} else {
 			var o orders.Order
 			if o, err = store.Create(r.Context(), n); err == nil {
@@ -177,9 +182,15 @@ func notFoundPage(w http.ResponseWriter, r *http.Request, log *slog.Logger, titl
 
 // render writes a page. It renders into memory first, so a failure midway
 // is a clean 500 rather than half a page under a 200.
+//
+// It renders under a context that does not end with the request's: templ
+// gives up on an ended context, and the request's ends when its client
+// goes away, which is no failure of the page. The page, all in memory, is
+// then written to nobody, and the request is logged with the status it
+// was meant to have.
 func render(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, c templ.Component) {
 	var buf bytes.Buffer
-	if err := c.Render(r.Context(), &buf); err != nil {
+	if err := c.Render(context.WithoutCancel(r.Context()), &buf); err != nil {
 		log.ErrorContext(r.Context(), "render page", "err", err)
 		http.Error(w, messageOf(err), http.StatusInternalServerError)
 		return

@@ -1,5 +1,6 @@
 // Package web is the HTTP side of the order tracker: pages, the JSON API,
-// and the Server-Sent Events streams fed by the Hub.
+// and the Server-Sent Events streams, served by the stream engine
+// (internal/stream).
 package web
 
 import (
@@ -10,12 +11,16 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordertracker/ordertracker/internal/clientaddr"
+	"github.com/ordertracker/ordertracker/internal/ratelimit"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
 // Store is what the handlers need of orders.Store.
 type Store interface {
 	orderEvents
+	severalOrdersEvents
 	staffEvents
 	pageStore
 	staffOrders
@@ -24,22 +29,29 @@ type Store interface {
 
 // Config is the web side's configuration.
 type Config struct {
-	Streams StreamConfig
 	// Metrics is the registry that /metrics serves; the web side adds its
 	// own collectors and the hub's. Nil means a registry of its own.
 	Metrics *prometheus.Registry
 	// Staff sets up the staff side; without a password it is off.
 	Staff StaffConfig
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for limits and logs. The zero value trusts none: the
+	// client is the connection's peer.
+	TrustedProxies clientaddr.Proxies
+	// OrderLimit is how many orders one client address may place, on the
+	// form and the JSON API together. The zero Rate limits nothing.
+	OrderLimit ratelimit.Rate
 }
 
 // NewHandler returns the whole URL surface of the application.
-func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Logger) http.Handler {
+func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *slog.Logger) http.Handler {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	cfg.Metrics.MustRegister(hub.Collectors()...)
 	r := chi.NewRouter()
-	r.Use(observeRequests(log, newHTTPMetrics(cfg.Metrics)), securityHeaders)
+	r.Use(clientaddr.Middleware(cfg.TrustedProxies), observeRequests(log, newHTTPMetrics(cfg.Metrics)), securityHeaders)
+	orderLimit := newOrderLimit(cfg.OrderLimit, log)
 
 	// Operators.
 	r.Method(http.MethodGet, "/healthz", handleHealthz())
@@ -48,11 +60,11 @@ func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Log
 
 	// Customers: pages, event streams, and the same in JSON.
 	r.Method(http.MethodGet, "/", handleHomePage(log))
-	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, log))
+	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, orderLimit, log))
 	r.Method(http.MethodGet, "/orders/{token}", handleTrackingPage(store, log))
-	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub, cfg.Streams, log))
-	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub, cfg.Streams, log))
-	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, log))
+	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub))
+	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub))
+	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, orderLimit, log))
 	r.Method(http.MethodGet, "/api/orders/{token}", handleOrderJSON(store, log))
 
 	r.Method(http.MethodGet, "/static/*", handleStatic(log))
@@ -65,14 +77,14 @@ func NewHandler(store Store, hub *Hub, checks []Check, cfg Config, log *slog.Log
 			r.Handle("/*", handleStaffOff(log))
 			return
 		}
-		sessions := newStaffSessions(cfg.Staff, cfg.Streams, log)
+		sessions := newStaffSessions(cfg.Staff, hub.Unavailable, log)
 		r.Use(sessions.loadAndSave)
 		r.Method(http.MethodGet, "/login", handleStaffLoginForm(sessions, log))
 		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, newLoginLimiter(), log))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/", handleStaffBoard(store, sessions, log))
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
-			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub, cfg.Streams, log))
+			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub))
 			r.Method(http.MethodGet, "/orders", handleStaffOrders(store, log))
 			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))

@@ -24,6 +24,10 @@ type staffSessions struct {
 	// alwaysSecure marks the cookie Secure on every response, for a site
 	// whose TLS ends at a proxy in front of this server.
 	alwaysSecure bool
+	// streamUnavailable answers an event stream whose session cannot be
+	// read now.
+	streamUnavailable func(http.ResponseWriter, *http.Request, error)
+	log               *slog.Logger
 }
 
 // Session keys.
@@ -36,7 +40,7 @@ const (
 // configuration does not say.
 const defaultSessionLifetime = 12 * time.Hour
 
-func newStaffSessions(cfg StaffConfig, streams StreamConfig, log *slog.Logger) *staffSessions {
+func newStaffSessions(cfg StaffConfig, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
 	m := scs.New()
 	m.Store = cfg.Sessions
 	if m.Store == nil {
@@ -53,12 +57,12 @@ func newStaffSessions(cfg StaffConfig, streams StreamConfig, log *slog.Logger) *
 	m.Cookie.Path = "/staff"
 	m.Cookie.HttpOnly = true
 	m.Cookie.SameSite = http.SameSiteLaxMode
-	m.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
-		sessionUnavailable(w, r, streams, log, err)
-	}
+	s := &staffSessions{manager: m, alwaysSecure: cfg.SecureCookie, streamUnavailable: streamUnavailable, log: log}
+	m.ErrorFunc = s.unavailable
 	overTLS := *m
 	overTLS.Cookie.Secure = true
-	return &staffSessions{manager: m, overTLS: &overTLS, alwaysSecure: cfg.SecureCookie}
+	s.overTLS = &overTLS
+	return s
 }
 
 // loadAndSave loads the request's session before next runs, and saves it,
@@ -109,16 +113,16 @@ func (s *staffSessions) popFlash(ctx context.Context) string {
 	return s.manager.PopString(ctx, sessionFlash)
 }
 
-// sessionUnavailable answers a request whose session could not be read or
-// saved, which means the database is in trouble. An event stream gets the
-// 200 that tells EventSource to come back later (any other status would
-// make it give up for good); everything else gets a 503.
-func sessionUnavailable(w http.ResponseWriter, r *http.Request, streams StreamConfig, log *slog.Logger, err error) {
+// unavailable answers a request whose session could not be read or saved,
+// which means the database is in trouble. An event stream gets the 200
+// that tells EventSource to come back later (any other status would make it
+// give up for good); everything else gets a 503.
+func (s *staffSessions) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	if wantsEventStream(r) {
-		streamUnavailable(w, r, streams.withDefaults(), log, err)
+		s.streamUnavailable(w, r, err)
 		return
 	}
-	log.Warn("staff session unavailable", "err", err)
+	s.log.Warn("staff session unavailable", "err", err)
 	http.Error(w, "The staff side cannot reach its sessions just now. Please try again in a moment.", http.StatusServiceUnavailable)
 }
 

@@ -329,6 +329,7 @@ func jsTokens(s orders.Status) string {
 }
 
 func TestBrowserStaffBoardKeepsAWindowAndTrueCounts(t *testing.T) {
+	t.Parallel()
 	a := newStaffApp(t, staffOptions{})
 	browser := newBrowser(t)
 	waiting := a.createMany(t, 60)

@@ -19,6 +19,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -50,15 +51,15 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 		opts.stages = orders.StageDurations{Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage}
 	}
 	a := &staffApp{fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})}}
-	hub := NewHub(HubOptions{Logger: quiet})
+	hub := stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet})
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub, worker)
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub.Publish, worker)
 
 	staff := StaffConfig{Password: testStaffPassword, Sessions: opts.sessions, SecureCookie: opts.secureCookie}
 	if staff.Sessions == nil {
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 	}
-	handler := NewHandler(a.store, hub, nil, Config{Streams: StreamConfig{Retry: 500 * time.Millisecond}, Staff: staff}, quiet)
+	handler := NewHandler(a.store, hub, nil, Config{Staff: staff}, quiet)
 	a.server = httptest.NewUnstartedServer(handler)
 	if opts.tls {
 		a.server.StartTLS()
@@ -69,6 +70,8 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 		a.server.CloseClientConnections()
 		a.server.Close()
 	})
+	// Streams handed over from net/http are the hub's to end.
+	t.Cleanup(func() { hub.Drain(context.Background(), 0) })
 	return a
 }
 
@@ -399,7 +402,7 @@ func TestStaffBoardShowsOrdersGroupedOldestFirst(t *testing.T) {
 	if i, j := strings.Index(received, ada.Token), strings.Index(received, grace.Token); i < 0 || j < 0 || i > j {
 		t.Errorf("received group: Ada at %d, Grace at %d; want both, Ada (waiting longer) first", i, j)
 	}
-	if !strings.Contains(received, `class="count" aria-label="2 orders">2<`) {
+	if !strings.Contains(received, `class="count">2</span><span class="visually-hidden"> orders<`) {
 		t.Error("the received group does not count 2 orders")
 	}
 	for _, want := range []string{"Start cooking", "Cancel", `name="from" value="received"`} {
@@ -646,7 +649,7 @@ func TestStaffSessionsDownNeverStopsEventSource(t *testing.T) {
 func TestStaffSideIsOffWithoutAPassword(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := orders.NewStore(pool, orders.Options{})
-	server := httptest.NewServer(NewHandler(store, NewHub(HubOptions{Logger: quiet}), nil, Config{}, quiet))
+	server := httptest.NewServer(NewHandler(store, stream.NewHub(stream.Options{Logger: quiet}), nil, Config{}, quiet))
 	t.Cleanup(server.Close)
 	for _, c := range []struct{ method, path string }{
 		{http.MethodGet, "/staff"},
@@ -686,6 +689,7 @@ func (f fixtures) createMany(t *testing.T, n int) []orders.Order {
 func cards(html string) int { return strings.Count(html, `class="order"`) }
 
 func TestStaffBoardCountsMoreOrdersThanItShows(t *testing.T) {
+	t.Parallel()
 	a := newStaffApp(t, staffOptions{})
 	waiting := a.createMany(t, 120)
 	cooking := a.createMany(t, 3)
@@ -700,7 +704,7 @@ func TestStaffBoardCountsMoreOrdersThanItShows(t *testing.T) {
 	}
 	received := section(t, r.body, orders.Received)
 	for _, want := range []string{
-		`class="count" aria-label="120 orders">120<`,
+		`class="count">120</span><span class="visually-hidden"> orders<`,
 		`data-count="120"`,
 		`and 70 more`,
 		`href="/staff?received=100#group-received">Show 50 more<`,
@@ -718,7 +722,7 @@ func TestStaffBoardCountsMoreOrdersThanItShows(t *testing.T) {
 	if strings.Contains(received, waiting[50].Token) || strings.Contains(received, waiting[119].Token) {
 		t.Error("the received column shows a newer order instead of an older one")
 	}
-	if c := section(t, r.body, orders.Cooking); !strings.Contains(c, `aria-label="3 orders">3<`) || cards(c) != 3 || !strings.Contains(c, `class="more" hidden`) {
+	if c := section(t, r.body, orders.Cooking); !strings.Contains(c, `class="count">3</span><span class="visually-hidden"> orders<`) || cards(c) != 3 || !strings.Contains(c, `class="more" hidden`) {
 		t.Errorf("the cooking column does not show its 3 orders and nothing more")
 	}
 
@@ -740,6 +744,7 @@ func TestStaffBoardCountsMoreOrdersThanItShows(t *testing.T) {
 }
 
 func TestStaffOrdersPagesAColumn(t *testing.T) {
+	t.Parallel()
 	a := newStaffApp(t, staffOptions{})
 	const name = `<script>alert(1)</script>`
 	waiting := a.createMany(t, 45)

@@ -1,70 +1,82 @@
 package loadgen
 
 import (
+	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"net/http/httputil"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/migrations"
+	"github.com/ordertracker/ordertracker/orders"
 )
 
-// floorEnv marks a process started by the load generator as the floor: a
-// server that does the least any server must do to deliver an event to
-// every stream of all orders, so that a fan-out run against it measures
-// what the machine allows, in the same session as the real server.
+// This file is the floor: a server that does the least any server must do
+// to deliver an event to every stream of all orders, so that a fan-out run
+// against it measures what the machine allows, in the same session as the
+// real server. -floor starts it, as "loadgen floor", in place of the web
+// process.
 //
 // It speaks just enough of the web process's protocol for the load
 // generator: /readyz, a staff sign-in that sets a cookie, and
 // /staff/events, which sends the events after the stream's Last-Event-ID
 // as they happen (no replay of older ones). Once a stream's headers are
-// out, the floor keeps nothing but its socket and its cursor. On each
-// notification it reads the new events, encodes them once as one chunk,
-// and writes that chunk to every socket with one write(2) each, from
-// one goroutine per CPU: no HTTP, no buffers, no locks, no timers, no
-// heartbeats, no checks for clients that left, no slow-client handling. A
-// socket that would block is skipped and counted (as dropped), not waited
-// for.
-const floorEnv = "ORDERTRACKER_LOADGEN_FLOOR"
+// out, the floor keeps nothing but its socket and its cursor. It hears of
+// events through the product's own listener and encodes each with the
+// product's own frame encoder, so its frames are byte for byte the web
+// process's; each batch is encoded once, as one chunk, and written to
+// every socket with one write(2) each, from one goroutine per CPU: no HTTP,
+// no buffers, no locks, no timers, no heartbeats, no checks for clients
+// that left, no slow-client handling. A socket that would block is skipped
+// and counted (as dropped), not waited for.
 
-func runFloor(ctx context.Context) error {
-	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+// runFloor runs the floor on addr over the database at databaseURL until
+// ctx is done.
+func runFloor(ctx context.Context, databaseURL, addr string, stderr io.Writer) error {
+	if databaseURL == "" || addr == "" {
+		return errors.New("loadgen floor: DATABASE_URL and ADDR must be set; loadgen -floor starts it with both")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	pool, err := pgxpool.New(ctx, databaseURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("floor: open the database: %w", err)
 	}
 	defer pool.Close()
-	conn, err := pool.Acquire(ctx)
+	if err := migrateFloor(ctx, pool); err != nil {
+		return err
+	}
+	head, err := orders.NewStore(pool, orders.Options{}).Head(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("floor: %w", err)
 	}
-	defer conn.Release()
-	if _, err := migrations.Apply(ctx, conn.Conn()); err != nil {
-		return err
-	}
-	if _, err := conn.Exec(ctx, "LISTEN order_update"); err != nil {
-		return err
-	}
-	var cursor int64
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(position), 0) FROM order_events").Scan(&cursor); err != nil {
-		return err
-	}
-
+	listener := orders.NewListener(pool.Config().ConnConfig, log)
+	listener.From(head)
 	f := &floor{writers: make([][]floorStream, runtime.GOMAXPROCS(0))}
+	// The handler writes every batch to every socket before it returns,
+	// which holds up the listener's next read: the floor has no writer
+	// goroutines of its own to hand the batch to, on purpose.
+	listener.Handle(f.write)
+
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /readyz", func(http.ResponseWriter, *http.Request) {})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !listener.Connected() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "ordertracker_streams_dropped_slow_total %d\n", f.missed.Load())
 	})
@@ -73,30 +85,28 @@ func runFloor(ctx context.Context) error {
 		http.Redirect(w, r, "/staff", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /staff/events", f.attach)
-	ln, err := net.Listen("tcp", os.Getenv("ADDR"))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("floor: listen on %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	defer srv.Close()
+	return listener.Run(ctx)
+}
 
-	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		frames, err := floorFrames(ctx, conn.Conn(), cursor)
-		if err != nil {
-			return err
-		}
-		if len(frames) > 0 {
-			cursor = frames[len(frames)-1].position
-			f.write(frames)
-		}
+// migrateFloor brings the schema up to date, as every role of the product
+// does at start.
+func migrateFloor(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("floor: migrate: %w", err)
 	}
+	defer conn.Release()
+	if _, err := migrations.Apply(ctx, conn.Conn()); err != nil {
+		return fmt.Errorf("floor: migrate: %w", err)
+	}
+	return nil
 }
 
 // A floor holds its streams, one list per writer.
@@ -119,11 +129,6 @@ func (f *floor) attach(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	const head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
-	if _, err := conn.Write([]byte(head)); err != nil {
-		conn.Close()
-		return
-	}
 	raw, err := conn.(syscall.Conn).SyscallConn()
 	if err != nil {
 		conn.Close()
@@ -131,19 +136,37 @@ func (f *floor) attach(w http.ResponseWriter, r *http.Request) {
 	}
 	var fd int
 	raw.Control(func(d uintptr) { fd = int(d) })
+	// The headers go out under the lock, with the stream joining its
+	// writer: a batch written meanwhile would come before them, and once a
+	// client has them, no event may pass its stream by.
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	const head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
+		conn.Close()
+		return
+	}
 	i := f.next % len(f.writers)
 	f.writers[i] = append(f.writers[i], floorStream{fd: fd, last: last})
 	f.conns = append(f.conns, conn)
 	f.next++
-	f.mu.Unlock()
 }
 
-// write writes frames to every stream, one goroutine per CPU: all of them,
-// as one chunk encoded once, to every stream that has none of them.
-func (f *floor) write(frames []floorFrame) {
-	first, last := frames[0].position, frames[len(frames)-1].position
-	shared := floorChunk(frames)
+// write writes events, a batch in position order, to every stream, one
+// goroutine per CPU: all of them, as one chunk encoded once, to every
+// stream that has none of them, and the ones it lacks to a stream that has
+// some.
+func (f *floor) write(events []orders.Event) {
+	// The frames back to back, and where each begins: the frames a stream
+	// lacks are always a tail of them.
+	var frames []byte
+	starts := make([]int, len(events))
+	for i, ev := range events {
+		starts[i] = len(frames)
+		frames = stream.AppendStaffFrame(frames, ev)
+	}
+	shared := appendChunk(nil, frames)
+	first, last := events[0].Position, events[len(events)-1].Position
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var wg sync.WaitGroup
@@ -151,11 +174,13 @@ func (f *floor) write(frames []floorFrame) {
 		wg.Go(func() {
 			for i := range streams {
 				s := &streams[i]
-				chunk := shared
 				if s.last >= last {
 					continue
-				} else if s.last >= first {
-					chunk = floorChunk(slices.DeleteFunc(slices.Clone(frames), func(fr floorFrame) bool { return fr.position <= s.last }))
+				}
+				chunk := shared
+				if s.last >= first {
+					next, _ := slices.BinarySearchFunc(events, s.last+1, func(ev orders.Event, p int64) int { return cmp.Compare(ev.Position, p) })
+					chunk = appendChunk(nil, frames[starts[next]:])
 				}
 				s.last = last
 				if n, _ := syscall.Write(s.fd, chunk); n != len(chunk) {
@@ -167,64 +192,12 @@ func (f *floor) write(frames []floorFrame) {
 	wg.Wait()
 }
 
-// A floorFrame is one event's frame.
-type floorFrame struct {
-	position int64
-	bytes    []byte
+// appendChunk appends data to dst as one chunk of HTTP/1.1's chunked
+// transfer coding, which the floor writes itself once a stream's headers
+// are out.
+func appendChunk(dst, data []byte) []byte {
+	buf := bytes.NewBuffer(dst)
+	// A bytes.Buffer takes every write, so the chunk cannot fail to go in.
+	httputil.NewChunkedWriter(buf).Write(data)
+	return buf.Bytes()
 }
-
-// floorChunk encodes frames as one chunk of the chunked coding.
-func floorChunk(frames []floorFrame) []byte {
-	n := 0
-	for _, fr := range frames {
-		n += len(fr.bytes)
-	}
-	chunk := strconv.AppendInt(nil, int64(n), 16)
-	chunk = append(chunk, "\r\n"...)
-	for _, fr := range frames {
-		chunk = append(chunk, fr.bytes...)
-	}
-	return append(chunk, "\r\n"...)
-}
-
-// floorFrames reads the events after cursor and encodes them as frames of
-// the web process's form (event name, id, JSON data with the event's
-// time), each padded to floorFrameSize.
-func floorFrames(ctx context.Context, conn *pgx.Conn, cursor int64) ([]floorFrame, error) {
-	rows, err := conn.Query(ctx, "SELECT position, order_id, seq, status, actor, at FROM order_events WHERE position > $1 ORDER BY position", cursor)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var frames []floorFrame
-	for rows.Next() {
-		var ev struct {
-			Position int64     `json:"position"`
-			OrderID  int64     `json:"order_id"`
-			Seq      int       `json:"seq"`
-			Status   string    `json:"status"`
-			Actor    string    `json:"actor"`
-			At       time.Time `json:"at"`
-			Padding  string    `json:"padding"`
-		}
-		if err := rows.Scan(&ev.Position, &ev.OrderID, &ev.Seq, &ev.Status, &ev.Actor, &ev.At); err != nil {
-			return nil, err
-		}
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return nil, err
-		}
-		frame := fmt.Appendf(nil, "event: order_update\nid: %d\ndata: %s\n\n", ev.Position, data)
-		if pad := floorFrameSize - len(frame); pad > 0 {
-			ev.Padding = strings.Repeat(" ", pad)
-			data, _ = json.Marshal(ev)
-			frame = fmt.Appendf(frame[:0], "event: order_update\nid: %d\ndata: %s\n\n", ev.Position, data)
-		}
-		frames = append(frames, floorFrame{ev.Position, frame})
-	}
-	return frames, rows.Err()
-}
-
-// floorFrameSize is about the size of the web process's frame of an event
-// on a stream of all orders, which carries the order's customer and items.
-const floorFrameSize = 400

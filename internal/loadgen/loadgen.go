@@ -1,9 +1,14 @@
-// Package loadgen is the load generator behind `ordertracker load`. It opens
-// many event streams on one web process, from several client processes and
-// loopback source addresses, drives status changes through PostgreSQL the
-// way the worker makes them, and reports delivery latency, events lost or
-// duplicated (each stream checks that it got every event once, in order),
-// and the server's memory per stream and CPU per event.
+// Package loadgen is the load generator, the code behind the loadgen
+// command (cmd/loadgen). It opens many event streams on one web process,
+// from several client processes and loopback source addresses, drives
+// status changes through PostgreSQL the way the worker makes them, and
+// reports delivery latency, events lost or duplicated (each stream checks
+// that it got every event once, in order), and the server's memory per
+// stream and CPU per event.
+//
+// It is a command of its own, not part of the product binary, and it starts
+// the product as a separate process: what it measures is the program that
+// ships, and the product carries no test tools.
 //
 // Latency is measured from each event's own timestamp, the start of the
 // transaction that made the change (PostgreSQL's now()), to the moment a
@@ -23,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -34,9 +40,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// childEnv marks a process started by the load generator as one of its
-// client processes.
-const childEnv = "ORDERTRACKER_LOADGEN_CHILD"
+// The load generator runs copies of itself in two roles, named by the
+// first argument: its client processes, and the floor that -floor starts
+// in place of the web process.
+const (
+	roleClient = "client"
+	roleFloor  = "floor"
+)
+
+// serverProgram is the name of the product's program, looked for next to
+// the load generator and then on PATH when -server-bin is not given.
+const serverProgram = "ordertracker"
 
 // Config is the command line.
 type Config struct {
@@ -64,7 +78,7 @@ type Config struct {
 	PagePath     string
 }
 
-const usage = `usage: ordertracker load [flags] fanout|throughput|latency|page
+const usage = `usage: loadgen [flags] fanout|throughput|latency|page
 
 Scenarios:
   fanout      open -staff-streams streams of all orders (default 19500), measure the
@@ -77,24 +91,37 @@ Scenarios:
               streams of all orders and -order-streams streams of one order each
   page        -rate GETs per second of -page-path for -duration
 
-Without -server it starts a throwaway PostgreSQL and "BIN web" (BIN is -server-bin,
-default this program) on a free loopback port, and stops both at the end.
+Without -server it starts a throwaway PostgreSQL and "BIN web" on a free loopback
+port, and stops both at the end. BIN is -server-bin, else ordertracker next to this
+program, else ordertracker on PATH; build it with
+
+  go build -o /tmp/ordertracker . && go build -o /tmp/loadgen ./cmd/loadgen
+  /tmp/loadgen -server-bin /tmp/ordertracker fanout
+
+The load generator runs copies of itself as "loadgen client" (its client
+processes) and "loadgen floor" (the server -floor starts, on ADDR over
+DATABASE_URL); neither is meant to be started by hand.
 
 Flags:`
 
-// Main runs the load generator with the arguments after "load".
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if os.Getenv(childEnv) == "1" {
-		return runChild(ctx, os.Stdin, os.Stdout)
-	}
-	if os.Getenv(floorEnv) == "1" {
-		return runFloor(ctx)
+// Run is the loadgen command: args are its arguments, without the program
+// name. getenv is read only by the floor, which takes DATABASE_URL and ADDR
+// from its environment as the web process it stands in for does; stdin
+// carries a client process's instructions.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case roleClient:
+			return runChild(ctx, stdin, stdout)
+		case roleFloor:
+			return runFloor(ctx, getenv("DATABASE_URL"), getenv("ADDR"), stderr)
+		}
 	}
 	var cfg Config
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
-	fs.StringVar(&cfg.ServerBin, "server-bin", "", "program to start as the server (`path`; default: this program)")
+	fs.StringVar(&cfg.ServerBin, "server-bin", "", "the product's program to start as the server (`path`; default: "+serverProgram+" next to this program, else on PATH)")
 	fs.BoolVar(&cfg.Floor, "floor", false, "start the floor instead of the web process: a server that only writes each event's bytes to every stream's socket, to measure what the machine allows (streams of all orders only)")
 	fs.StringVar(&cfg.ServerURL, "server", "", "base URL of a running server; then -database, -server-pid and -staff-password too")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the running server, for its memory and CPU")
@@ -123,7 +150,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("load: name one scenario")
+		return errors.New("loadgen: name one scenario")
 	}
 	cfg.Scenario = fs.Arg(0)
 	if *env != "" {
@@ -138,7 +165,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	d, ok := defaults[cfg.Scenario]
 	if !ok {
 		fs.Usage()
-		return fmt.Errorf("load: unknown scenario %q", cfg.Scenario)
+		return fmt.Errorf("loadgen: unknown scenario %q", cfg.Scenario)
 	}
 	if cfg.StaffStreams < 0 {
 		cfg.StaffStreams = d[0]
@@ -150,10 +177,40 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Rate = d[2]
 	}
 	if cfg.Floor && (cfg.ServerURL != "" || cfg.ServerBin != "" || cfg.OrderStreams > 0 || cfg.Scenario == "page") {
-		return errors.New("load: -floor starts its own server, of streams of all orders only: use it without -server or -server-bin, with fanout, or latency with -order-streams 0")
+		return errors.New("loadgen: -floor starts its own server, of streams of all orders only: use it without -server or -server-bin, with fanout, or latency with -order-streams 0")
+	}
+	if cfg.ServerURL == "" && !cfg.Floor {
+		bin, err := findServer(cfg.ServerBin)
+		if err != nil {
+			return err
+		}
+		cfg.ServerBin = bin
 	}
 	g := &gen{cfg: cfg, out: stdout, log: stderr}
 	return g.run(ctx)
+}
+
+// findServer returns the program to start as the server: bin if given,
+// else ordertracker next to the running program, else ordertracker on
+// PATH. The load generator builds nothing itself, so that what it measures
+// is exactly the binary that was named or found.
+func findServer(bin string) (string, error) {
+	if bin != "" {
+		path, err := exec.LookPath(bin)
+		if err != nil {
+			return "", fmt.Errorf("loadgen: -server-bin: %w", err)
+		}
+		return path, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		if path, err := exec.LookPath(filepath.Join(filepath.Dir(self), serverProgram)); err == nil {
+			return path, nil
+		}
+	}
+	if path, err := exec.LookPath(serverProgram); err == nil {
+		return path, nil
+	}
+	return "", errors.New(`loadgen: no ` + serverProgram + ` to start: run "go build -o /tmp/` + serverProgram + ` ." in the module's root and pass -server-bin /tmp/` + serverProgram + ` (or -server URL for a running one)`)
 }
 
 // gen is one run of the load generator.
@@ -174,23 +231,15 @@ func (g *gen) run(ctx context.Context) error {
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	if g.cfg.ServerURL == "" {
-		bin := g.cfg.ServerBin
-		if bin == "" {
-			var err error
-			if bin, err = os.Executable(); err != nil {
-				return err
-			}
-		}
-		cmd := []string{bin, "web"}
-		env := g.cfg.ServerEnv
+		cmd := []string{g.cfg.ServerBin, "web"}
 		if g.cfg.Floor {
 			self, err := os.Executable()
 			if err != nil {
-				return err
+				return fmt.Errorf("find this program, to start the floor: %w", err)
 			}
-			cmd, env = []string{self, "load"}, append(env, floorEnv+"=1")
+			cmd = []string{self, roleFloor}
 		}
-		srv, err := startServer(ctx, cmd, env, g.log)
+		srv, err := startServer(ctx, cmd, g.cfg.ServerEnv, g.log)
 		if err != nil {
 			return err
 		}
@@ -198,7 +247,7 @@ func (g *gen) run(ctx context.Context) error {
 		g.srv = srv
 	} else {
 		if g.cfg.Database == "" {
-			return errors.New("load: -server needs -database, to drive changes")
+			return errors.New("loadgen: -server needs -database, to drive changes")
 		}
 		g.srv = &server{base: strings.TrimSuffix(g.cfg.ServerURL, "/"), pid: g.cfg.ServerPID, database: g.cfg.Database, password: g.cfg.Password}
 		g.srv.addr = strings.TrimPrefix(strings.TrimPrefix(g.srv.base, "http://"), "https://")
@@ -326,10 +375,9 @@ type childProc struct {
 func (cs *clients) start(ctx context.Context, cfg childConfig, log io.Writer) error {
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return fmt.Errorf("find this program, to start a client process: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, self, "load")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd := exec.CommandContext(ctx, self, roleClient)
 	cmd.Stderr = log
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,14 +82,19 @@ type env struct {
 //
 // Under `go test -list` and in the worker processes of `go test -fuzz`, the
 // server is started only if a test asks for a database.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that has more to tear down before it exits:
+// it returns the code to exit with.
+func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	flag.Parse() // to see -test.v, -test.list and -test.fuzzworker before m.Run
+	waitBound()
 	if !lazy() {
 		e, err := setup()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, failureMessage(err))
-			os.Exit(1)
+			return 1
 		}
 		if testing.Verbose() {
 			fmt.Printf("pgtest: %s ready in %v\n", e.describe(), e.startup.Round(time.Millisecond))
@@ -101,7 +107,25 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
+}
+
+// minParallel is how many parallel tests a package that uses a database
+// runs at once, at least, unless -parallel says otherwise: such tests spend
+// most of their time waiting on PostgreSQL (and some on a browser or a
+// stream), so the default of one per CPU leaves a 2-core machine idle.
+const minParallel = 4
+
+// waitBound raises -test.parallel to minParallel when the command line
+// does not set it.
+func waitBound() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if f := flag.Lookup("test.parallel"); f != nil && !set {
+		if n, err := strconv.Atoi(f.Value.String()); err == nil && n < minParallel {
+			f.Value.Set(strconv.Itoa(minParallel))
+		}
+	}
 }
 
 // lazy reports whether this run of the binary may well need no database.

@@ -1,6 +1,7 @@
-// Package ratelimit limits how often each client may try something, such as
-// signing in: every key (a client's address) gets a burst of attempts that
-// refills at a steady rate, a token bucket from golang.org/x/time/rate.
+// Package ratelimit limits how often each client may do something, such as
+// signing in or placing an order: every key (a client's address, see
+// internal/clientaddr) gets a burst of attempts that refills at a steady
+// rate, a token bucket from golang.org/x/time/rate.
 //
 // Counts live in the memory of one process. Several web processes each keep
 // their own, so a client may make a burst of attempts at each of them; that
@@ -8,30 +9,35 @@
 package ratelimit
 
 import (
-	"net"
-	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// A Limiter keeps one token bucket per key. Its zero value is not usable;
-// call New.
+// A Limiter keeps one token bucket per key, for at most MaxKeys keys at
+// once. Its zero value is not usable; call New.
 type Limiter struct {
 	every time.Duration
 	burst int
 
 	mu      sync.Mutex
 	buckets map[string]*rate.Limiter
-	// sweepAt is the number of buckets at which the next Allow forgets the
-	// ones that have filled up again, so memory stays bounded by the number
-	// of clients seen recently, not ever.
+	// sweepAt is the number of buckets at which the next new key forgets
+	// the ones that have filled up again, so memory follows the number of
+	// clients seen recently, not ever. It doubles with what a sweep
+	// leaves, so sweeping costs O(1) per key over time.
 	sweepAt int
 }
 
 // minSweep is the fewest buckets worth sweeping.
 const minSweep = 1024
+
+// MaxKeys is the most keys a Limiter holds at once, about 13 MiB of
+// buckets. Past it, a new key pushes out an arbitrary other one, which only
+// ever gives that client a fresh burst early: a client that can bring
+// MaxKeys addresses in one refill time has that many bursts anyway.
+const MaxKeys = 1 << 16
 
 // New returns a Limiter that lets each key make burst attempts at once and
 // one more every interval after that.
@@ -49,6 +55,12 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	if !found {
 		if len(l.buckets) >= l.sweepAt {
 			l.sweep(now)
+		}
+		for k := range l.buckets {
+			if len(l.buckets) < MaxKeys {
+				break
+			}
+			delete(l.buckets, k)
 		}
 		b = rate.NewLimiter(rate.Every(l.every), l.burst)
 		l.buckets[key] = b
@@ -71,23 +83,9 @@ func (l *Limiter) sweep(now time.Time) {
 	l.sweepAt = max(minSweep, 2*len(l.buckets))
 }
 
-// AddrKey is the key for a client at remoteAddr, an http.Request's
-// RemoteAddr: the address the connection came from, which the client cannot
-// choose, unlike X-Forwarded-For or any other header. An IPv6 client is keyed
-// by its /64, since one subscriber commonly holds a whole /64 and could
-// otherwise take a new address for every attempt.
-func AddrKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
-		return netip.PrefixFrom(addr, 64).Masked().String()
-	}
-	return addr.String()
+// keys is the number of keys held, for tests.
+func (l *Limiter) keys() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
 }

@@ -2,12 +2,14 @@ package ratelimit
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 )
 
 func TestAllowGivesEachKeyABurstThenOneAttemptPerInterval(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		l := New(3, time.Minute)
 		for i := range 3 {
@@ -37,6 +39,7 @@ func TestAllowGivesEachKeyABurstThenOneAttemptPerInterval(t *testing.T) {
 }
 
 func TestSweepForgetsOnlyFullBuckets(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		l := New(2, time.Minute)
 		l.Allow("busy")
@@ -60,18 +63,77 @@ func TestSweepForgetsOnlyFullBuckets(t *testing.T) {
 	})
 }
 
-func TestAddrKey(t *testing.T) {
-	for _, c := range []struct{ remoteAddr, want string }{
-		{"192.0.2.7:51234", "192.0.2.7"},
-		{"[::ffff:192.0.2.7]:51234", "192.0.2.7"},
-		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2::1]:80", "2001:db8:1:2::/64"},
-		{"[fe80::1%eth0]:80", "fe80::/64"},
-		{"192.0.2.7", "192.0.2.7"},
-		{"not an address", "not an address"},
-	} {
-		if got := AddrKey(c.remoteAddr); got != c.want {
-			t.Errorf("AddrKey(%q) = %q, want %q", c.remoteAddr, got, c.want)
+func TestTheTableNeverHoldsMoreThanMaxKeys(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		l := New(2, time.Hour) // nothing refills during the test: sweeps free nothing
+		for i := range MaxKeys + 500 {
+			l.Allow(fmt.Sprint("client", i))
 		}
+		if got := l.keys(); got != MaxKeys {
+			t.Errorf("after %d keys the table holds %d, want MaxKeys = %d", MaxKeys+500, got, MaxKeys)
+		}
+		if ok, _ := l.Allow(fmt.Sprint("client", MaxKeys+499)); !ok {
+			t.Error("the newest key lost its bucket to the ones pushed out")
+		}
+	})
+}
+
+func TestAllowIsSafeForConcurrentUse(t *testing.T) {
+	t.Parallel()
+	l := New(5, time.Hour)
+	allowed := make(chan bool, 8*50)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				ok, _ := l.Allow("one client")
+				allowed <- ok
+			}
+		})
+	}
+	wg.Wait()
+	close(allowed)
+	n := 0
+	for ok := range allowed {
+		if ok {
+			n++
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d of 400 parallel attempts were allowed, want the burst of 5", n)
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want Rate
+	}{
+		{"10/min,burst=20", Rate{Burst: 20, Every: 6 * time.Second}},
+		{" 10 / min , burst=20 ", Rate{Burst: 20, Every: 6 * time.Second}},
+		{"10/m", Rate{Burst: 10, Every: 6 * time.Second}},
+		{"1/s", Rate{Burst: 1, Every: time.Second}},
+		{"600/h,burst=5", Rate{Burst: 5, Every: 6 * time.Second}},
+		{"1/6s", Rate{Burst: 1, Every: 6 * time.Second}},
+		{"3/1m30s", Rate{Burst: 3, Every: 30 * time.Second}},
+		{"off", Rate{}},
+	} {
+		got, err := Parse(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "10", "ten/min", "0/min", "-1/min", "10/fortnight", "10/-1s", "10/min,20", "10/min,burst=0", "10/min,burst=x", "1000000000000/ns"} {
+		if r, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) = %+v, want an error", bad, r)
+		}
+	}
+	if got := (Rate{Burst: 20, Every: 6 * time.Second}).String(); got != "10/min,burst=20" {
+		t.Errorf("String = %q, want 10/min,burst=20", got)
+	}
+	if (Rate{}).NewLimiter() != nil {
+		t.Error("the zero Rate made a limiter; it must limit nothing")
 	}
 }

@@ -34,10 +34,10 @@ var ErrFieldBreak = errors.New("sse field holds CR, LF, NUL or invalid UTF-8")
 // because the browser silently ignores an id field holding one, which would break resume without
 // an error; names follow the same rule, as a NUL in a name is never meant.
 func AppendEvent(dst []byte, id, name string, data []byte) ([]byte, error) {
-	if err := checkField("id", id); err != nil {
+	if err := CheckField("id", id); err != nil {
 		return dst, err
 	}
-	if err := checkField("name", name); err != nil {
+	if err := CheckField("name", name); err != nil {
 		return dst, err
 	}
 	// The browser strips exactly one space after the colon, so writing one keeps any leading
@@ -51,8 +51,8 @@ func AppendEvent(dst []byte, id, name string, data []byte) ([]byte, error) {
 	return append(appendLines(dst, "data: ", data), '\n'), nil
 }
 
-// checkField returns ErrFieldBreak, wrapped, if value cannot be sent as the named field.
-func checkField(field, value string) error {
+// CheckField returns ErrFieldBreak, wrapped, if value cannot be sent as the named field.
+func CheckField(field, value string) error {
 	ok := utf8.ValidString(value)
 	for i := 0; ok && i < len(value); i++ {
 		ok = value[i] != '\r' && value[i] != '\n' && value[i] != 0

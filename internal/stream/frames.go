@@ -1,8 +1,7 @@
-// Package stream is the one engine that delivers order events to browsers
-// as Server-Sent Events.
 package stream
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -82,6 +81,55 @@ func appendFrame(dst []byte, id int64, v any) []byte {
 	frame, err := sse.AppendEvent(dst, strconv.FormatInt(id, 10), EventName, data)
 	if err != nil {
 		panic("encode order event: " + err.Error()) // a number and a constant are never refused
+	}
+	return frame
+}
+
+// UnknownEventName is the type of the event that tells a stream of several
+// orders that one of its tokens names no order. It carries no id, so the
+// browser's last event id stays as it was.
+const UnknownEventName = "order_unknown"
+
+// appendUnknownFrame appends the report of a token that no order has.
+func appendUnknownFrame(dst []byte, token string) []byte {
+	data, err := json.Marshal(struct {
+		Token string `json:"token"`
+	}{token})
+	if err != nil {
+		panic("encode unknown order: " + err.Error()) // a string cannot fail
+	}
+	frame, err := sse.AppendEvent(dst, "", UnknownEventName, data)
+	if err != nil {
+		panic("encode unknown order: " + err.Error()) // a constant name is never refused
+	}
+	return frame
+}
+
+// appendFrameWithID appends frame, an order's frame as AppendOrderFrame
+// makes it, under another id: a stream of several orders sends each
+// order's frame with every order's cursor as its id.
+func appendFrameWithID(dst []byte, id string, frame []byte) []byte {
+	// The order frame's first line is its id; the rest is the event name
+	// and the data, the same for every stream.
+	rest := frame[bytes.IndexByte(frame, '\n')+1:]
+	if err := sse.CheckField("id", id); err != nil {
+		panic("encode order event: " + err.Error()) // digits and dots are never refused
+	}
+	dst = append(append(append(dst, "id: "...), id...), '\n')
+	return append(dst, rest...)
+}
+
+// ResetEventName is the type of the event that tells a client of all
+// orders that it missed too much to be replayed: it should load its state
+// afresh. Its id is the position the stream goes on from.
+const ResetEventName = "reset"
+
+// appendResetFrame appends a reset event that moves the client's cursor to
+// position head.
+func appendResetFrame(dst []byte, head int64) []byte {
+	frame, err := sse.AppendEvent(dst, strconv.FormatInt(head, 10), ResetEventName, []byte(`{"reason":"too far behind to replay; load the board afresh"}`))
+	if err != nil {
+		panic("encode reset: " + err.Error()) // a number and a constant are never refused
 	}
 	return frame
 }

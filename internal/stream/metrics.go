@@ -1,0 +1,99 @@
+package stream
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordertracker/ordertracker/orders"
+)
+
+// metrics are the hub's counts: every one is kept here, whatever the
+// transport, and nothing outside the hub touches them.
+type metrics struct {
+	// sent counts events written to streams, replayed and live.
+	sent prometheus.Counter
+	// latency observes, once per batch per stream, the time from the
+	// listener hearing of a batch to its bytes being handed to the
+	// stream's connection.
+	latency prometheus.Histogram
+	// duration observes how long each stream lasted, from its request to
+	// its end.
+	duration prometheus.Histogram
+	dropped  prometheus.Counter
+	refused  *prometheus.CounterVec
+	// events counts the events published, by who caused them: every
+	// process's hub sees every event, so this is the rate of the whole
+	// system, the worker's moves included.
+	events *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordertracker_stream_events_sent_total",
+			Help: "Events written to SSE streams, replayed and live.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ordertracker_stream_send_latency_seconds",
+			Help:    "Time from the listener hearing of a batch of events to a stream's connection taking its bytes, observed once per batch per stream.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ordertracker_stream_duration_seconds",
+			Help:    "How long SSE streams lasted, from their request to their end.",
+			Buckets: []float64{.01, .1, 1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600},
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordertracker_streams_dropped_slow_total",
+			Help: "Streams dropped because their client fell behind.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordertracker_streams_refused_total",
+			Help: "Streams turned away with a 200 and a retry delay, by reason: busy (the process had MAX_STREAMS open), client (the client had MAX_STREAMS_PER_CLIENT open) or draining (the process was shutting down).",
+		}, []string{"reason"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordertracker_events_total",
+			Help: "Order events heard from the database, by who caused them.",
+		}, []string{"actor"}),
+	}
+}
+
+// wrote observes the latency of a batch heard of at noticed; zero for bytes
+// that are no event heard live (a replay, a heartbeat).
+func (m *metrics) wrote(noticed time.Time) {
+	if !noticed.IsZero() {
+		m.latency.Observe(time.Since(noticed).Seconds())
+	}
+}
+
+// count adds events to the per-actor counter, one Add per actor per batch.
+func (m *metrics) count(events []orders.Event) {
+	var by [3]int
+	actors := [3]orders.Actor{orders.ByCustomer, orders.ByWorker, orders.ByStaff}
+	for _, ev := range events {
+		for i, a := range actors {
+			if ev.Actor == a {
+				by[i]++
+				break
+			}
+		}
+	}
+	for i, a := range actors {
+		if by[i] > 0 {
+			m.events.WithLabelValues(string(a)).Add(float64(by[i]))
+		}
+	}
+}
+
+// Collectors are the hub's metrics, for a Prometheus registry.
+func (h *Hub) Collectors() []prometheus.Collector {
+	m := h.metrics
+	return []prometheus.Collector{
+		m.sent, m.latency, m.duration, m.dropped, m.refused, m.events,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordertracker_streams_open",
+			Help: "SSE streams open in this process, counting those still replaying.",
+		}, func() float64 { return float64(h.Streams()) }),
+	}
+}

@@ -1,0 +1,166 @@
+package stream
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// A stream is one client's event stream, from its subscription to its end.
+type stream struct {
+	hub    *Hub
+	shard  *shard
+	opened time.Time
+	client string // who opened it, for MaxStreamsPerClient
+
+	// cursor belongs to the stream's handler until the hand-over, and to
+	// the shard's writer from then on.
+	cursor cursor
+
+	// Owned by the shard's writer.
+	out      transport     // nil while the stream replays
+	held     [][]*delivery // what reached the stream while it replayed
+	overflow bool          // more than the hub's Buffer batches reached it while it replayed
+	nextBeat time.Time
+	ending   ending // why it ends; 0 while it lives
+	mark     *published
+	all      int // index in shard.streams
+	peer     int // index in shard.staff or shard.byToken[token] (one order)
+
+	// Shared by the writer and the flusher.
+	mu       sync.Mutex
+	flushing bool     // a flusher owns the writes
+	pending  [][]byte // what it has yet to write
+	queued   int      // batches queued behind the one it writes
+	noticed  time.Time
+	closed   bool // the writer is done with it; the flusher closes it
+	clean    bool // ... and ends the response cleanly
+}
+
+// An ending is why a stream ends.
+type ending uint8
+
+const (
+	endFinished  ending = iota + 1 // its last event is out: the response ends cleanly
+	endDrained                     // the process is draining: it ends cleanly, with a retry delay
+	endGone                        // the client left, or its connection failed
+	endSlow                        // the client fell behind
+	endCancelled                   // its handler gave up before the hand-over
+)
+
+// clean reports whether a stream that ends this way ends its response
+// cleanly, after what it has queued is written.
+func (e ending) clean() bool { return e == endFinished || e == endDrained }
+
+// frame is the frame of d for this stream, whose cursor is already past it.
+func (s *stream) frame(d *delivery) []byte {
+	switch s.cursor.kind {
+	case allOrders:
+		return d.staffFrame()
+	case oneOrder:
+		return d.orderFrame()
+	}
+	return appendFrameWithID(nil, s.cursor.set.id(), d.orderFrame())
+}
+
+// freshFrames returns the frames of the events of batch that the stream
+// has yet to send, moving its cursor past them, and when the first of them
+// was heard of. It stops after an event that finishes the stream.
+func (s *stream) freshFrames(batch []*delivery) (frames [][]byte, noticed time.Time) {
+	for _, d := range batch {
+		if !s.cursor.fresh(&d.event) {
+			continue
+		}
+		if frames == nil {
+			noticed = d.event.Noticed
+		}
+		frames = append(frames, s.frame(d))
+		if s.cursor.finished() {
+			break
+		}
+	}
+	return frames, noticed
+}
+
+// enqueue hands b, the next bytes of the stream, to its flusher if one is
+// at work, and reports whether one was; false means the caller writes.
+// A stream whose flusher has the hub's Buffer batches queued already is
+// too slow: enqueue reports it, and queues nothing.
+func (s *stream) enqueue(b []byte, noticed time.Time) (queued, tooSlow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.flushing {
+		return false, false
+	}
+	if s.queued >= s.hub.opts.Buffer {
+		return true, true
+	}
+	s.pending = append(s.pending, b)
+	s.queued++
+	if s.noticed.IsZero() {
+		s.noticed = noticed
+	}
+	return true, false
+}
+
+// flushFrom makes a flusher the owner of the stream's writes, starting with
+// rest, what the socket would not take at once.
+func (s *stream) flushFrom(rest []byte, noticed time.Time) {
+	s.mu.Lock()
+	s.flushing = true
+	s.pending = append(s.pending[:0], rest)
+	s.queued = 0
+	s.noticed = noticed
+	s.mu.Unlock()
+	s.out.flushLater(s.flush)
+}
+
+// flush writes what is pending, waiting for the client up to the write
+// timeout for each round, until nothing is: then the writer writes again
+// by itself. A write that fails or times out ends the stream.
+func (s *stream) flush() {
+	for {
+		s.mu.Lock()
+		bufs := net.Buffers(s.pending)
+		s.pending, s.queued = nil, 0
+		noticed := s.noticed
+		s.noticed = time.Time{}
+		if len(bufs) == 0 {
+			s.flushing = false
+			closed, clean := s.closed, s.clean
+			s.mu.Unlock()
+			if closed {
+				s.out.close(clean)
+			}
+			return
+		}
+		s.mu.Unlock()
+		if err := s.out.writeWait(bufs, s.hub.opts.WriteTimeout); err != nil {
+			s.out.close(false)
+			why := endGone
+			if isTimeout(err) {
+				why = endSlow
+			}
+			s.shard.post(job{op: opEnd, stream: s, why: why})
+			return // flushing stays set: nothing more is written
+		}
+		s.hub.metrics.wrote(noticed)
+	}
+}
+
+// release is the writer letting go of a stream that has ended: it closes
+// the response now, unless a flusher is still writing what a clean ending
+// must get out first, in which case the flusher closes it when done.
+func (s *stream) release() {
+	if s.out == nil {
+		return
+	}
+	clean := s.ending.clean()
+	s.mu.Lock()
+	s.closed, s.clean = true, clean
+	wait := s.flushing && clean
+	s.mu.Unlock()
+	if !wait {
+		s.out.close(clean)
+	}
+}
