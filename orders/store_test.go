@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -398,4 +403,265 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// byKey sorts orders by their place in their status, oldest first: when
+// they entered it, then token.
+func byKey(list []orders.Order) []orders.Order {
+	list = slices.Clone(list)
+	slices.SortFunc(list, func(a, b orders.Order) int {
+		if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Token, b.Token)
+	})
+	return list
+}
+
+// tokens lists the orders' tokens, for comparing lists of orders.
+func tokens(list []orders.Order) []string {
+	out := make([]string, len(list))
+	for i, o := range list {
+		out[i] = o.Token
+	}
+	return out
+}
+
+// pages reads every order in status through pages of size limit.
+func pages(t *testing.T, s *orders.Store, status orders.Status, limit int) []orders.Order {
+	t.Helper()
+	var all []orders.Order
+	var after orders.StatusKey
+	for range 100 {
+		page, err := s.ListStatus(context.Background(), orders.StatusPage{Status: status, Limit: limit, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > limit {
+			t.Fatalf("a page of %d orders, want at most %d", len(page), limit)
+		}
+		all = append(all, page...)
+		if len(page) < limit {
+			return all
+		}
+		after = page[len(page)-1].StatusKey()
+	}
+	t.Fatal("paging never ends")
+	return nil
+}
+
+func TestListStatus(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	s := orders.NewStore(pgtest.NewPool(t), orders.Options{Now: c.Now})
+	ctx := context.Background()
+	move := func(o orders.Order, from orders.Status) orders.Order {
+		t.Helper()
+		if _, err := s.Advance(ctx, o.Token, from, orders.ByStaff); err != nil {
+			t.Fatal(err)
+		}
+		o, err := s.Get(ctx, o.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+
+	// Three orders at one instant (a tie that only the token breaks), two
+	// more a second later.
+	var received []orders.Order
+	for i := range 5 {
+		if i == 3 {
+			c.Add(time.Second)
+		}
+		received = append(received, createOrder(t, s))
+	}
+	// The first order placed is the last to start cooking: the cooking
+	// queue is in the order of entering it, not of placing.
+	c.Add(time.Second)
+	cooking := []orders.Order{move(received[4], orders.Received), move(received[3], orders.Received)}
+	c.Add(time.Second)
+	cooking = append(cooking, move(received[0], orders.Received))
+	received = received[1:3]
+	// Three delivered at two instants.
+	var delivered []orders.Order
+	for i := range 3 {
+		if i != 2 {
+			c.Add(time.Second)
+		}
+		o := createOrder(t, s)
+		for _, from := range []orders.Status{orders.Received, orders.Cooking, orders.OutForDelivery} {
+			o = move(o, from)
+		}
+		delivered = append(delivered, o)
+	}
+
+	t.Run("an unfinished status comes oldest first, by when orders entered it", func(t *testing.T) {
+		for _, tt := range []struct {
+			status orders.Status
+			want   []orders.Order
+		}{
+			{orders.Received, byKey(received)},
+			{orders.Cooking, byKey(cooking)},
+			{orders.OutForDelivery, nil},
+		} {
+			got, err := s.ListStatus(ctx, orders.StatusPage{Status: tt.status})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tokens(got), tokens(tt.want)) {
+				t.Errorf("%s: got %q, want %q", tt.status, tokens(got), tokens(tt.want))
+			}
+		}
+		if got := byKey(cooking); got[0].Token == cooking[2].Token {
+			t.Error("the order placed first, which started cooking last, comes first")
+		}
+	})
+	t.Run("a finished status comes newest first", func(t *testing.T) {
+		got, err := s.ListStatus(ctx, orders.StatusPage{Status: orders.Delivered})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := byKey(delivered)
+		slices.Reverse(want)
+		if !slices.Equal(tokens(got), tokens(want)) {
+			t.Errorf("got %q, want %q", tokens(got), tokens(want))
+		}
+	})
+	t.Run("pages follow on without a gap or a repeat, ties included", func(t *testing.T) {
+		all := append(slices.Clone(received), cooking...)
+		for range 6 { // six more at one instant
+			all = append(all, createOrder(t, s))
+		}
+		c.Add(time.Second)
+		all = append(all, createOrder(t, s))
+		var want []orders.Order
+		for _, o := range all {
+			if o.Status == orders.Received {
+				want = append(want, o)
+			}
+		}
+		want = byKey(want)
+		for _, limit := range []int{1, 2, 3, 50} {
+			if got := pages(t, s, orders.Received, limit); !slices.Equal(tokens(got), tokens(want)) {
+				t.Errorf("pages of %d: got %q, want %q", limit, tokens(got), tokens(want))
+			}
+		}
+		wantDelivered := byKey(delivered)
+		slices.Reverse(wantDelivered)
+		if got := pages(t, s, orders.Delivered, 1); !slices.Equal(tokens(got), tokens(wantDelivered)) {
+			t.Errorf("delivered in pages of 1: got %q, want %q", tokens(got), tokens(wantDelivered))
+		}
+	})
+}
+
+func TestCountsCountEveryStatus(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	want := map[orders.Status]int{orders.Received: 3, orders.Cooking: 2, orders.OutForDelivery: 0, orders.Delivered: 1, orders.Cancelled: 2}
+	for status, n := range want {
+		for range n {
+			orderIn(t, s, status)
+		}
+	}
+	got, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Counts = %v, want %v", got, want)
+	}
+}
+
+// TestBoardIsOneSnapshot reads the board while orders are placed and moved
+// as fast as the database allows: each reading must be the state after
+// exactly the events up to its Head, or a board that follows the log from
+// Head would count some change twice or never.
+func TestBoardIsOneSnapshot(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	// The writers finish the change they are making when told to stop: a
+	// change cancelled through its context may still commit after the
+	// caller has given up on it.
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop.Store(true) // before wg.Wait, which waits for the writers to see it
+	for range 3 {
+		wg.Go(func() {
+			for !stop.Load() {
+				o, err := s.Create(ctx, orders.NewOrder{CustomerName: "Ada", Lines: []orders.Line{{MenuID: "margherita", Quantity: 1}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, from := range []orders.Status{orders.Received, orders.Cooking} {
+					if _, err := s.Advance(ctx, o.Token, from, orders.ByWorker); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	limits := map[orders.Status]int{orders.Received: 5, orders.Cooking: 5, orders.OutForDelivery: 5, orders.Delivered: 2, orders.Cancelled: 2}
+	for i := range 150 {
+		b, err := s.Board(ctx, limits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := countsAt(t, s, b.Head)
+		if !maps.Equal(b.Counts, want) {
+			t.Fatalf("reading %d at head %d: counts %v, want %v from the log", i, b.Head, b.Counts, want)
+		}
+		for status, list := range b.Orders {
+			if len(list) > limits[status] {
+				t.Errorf("%d %s orders, want at most %d", len(list), status, limits[status])
+			}
+			for _, o := range list {
+				if o.Status != status {
+					t.Errorf("a %s order among the %s ones", o.Status, status)
+				}
+				if seq := count(t, s.Pool(), `SELECT max(seq) FROM order_events WHERE order_id = $1 AND position <= $2`, o.ID, b.Head); seq != o.Seq {
+					t.Errorf("order %d at seq %d, want %d, its seq at head %d", o.ID, o.Seq, seq, b.Head)
+				}
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	b, err := s.Board(ctx, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for status, limit := range limits {
+		page, err := s.ListStatus(context.Background(), orders.StatusPage{Status: status, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(tokens(b.Orders[status]), tokens(page)) {
+			t.Errorf("the board's %s orders are %q, want the first page %q", status, tokens(b.Orders[status]), tokens(page))
+		}
+	}
+}
+
+// countsAt counts the orders in each status as the log stood at head: each
+// order in the status of its latest event up to head.
+func countsAt(t *testing.T, s *orders.Store, head int64) map[orders.Status]int {
+	t.Helper()
+	rows, _ := s.Pool().Query(context.Background(), `
+		SELECT status, count(*) FROM (
+			SELECT DISTINCT ON (order_id) status FROM order_events
+			WHERE position <= $1
+			ORDER BY order_id, seq DESC
+		) latest GROUP BY status`, head)
+	counts := map[orders.Status]int{orders.Received: 0, orders.Cooking: 0, orders.OutForDelivery: 0, orders.Delivered: 0, orders.Cancelled: 0}
+	var status orders.Status
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { counts[status] = n; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return counts
 }

@@ -1,22 +1,41 @@
 // staff.js keeps the staff board live.
 //
-// The board is complete without it: every order is on the page as the
-// server rendered it, and every button is a form that posts and comes back
-// (post-redirect-get). This script adds two things:
+// The board is complete without it: each column shows how many orders it
+// holds and a window onto them (the oldest of an unfinished status, the
+// latest of a finished one), every button is a form that posts and comes
+// back (post-redirect-get), and "Show 50 more" is a link. This script adds:
 //
 //   1. It follows /staff/events, the Server-Sent Events stream of every
 //      order, from the position the page was rendered at (data-events-url
-//      carries ?since=<position>), and moves each card to the group of its
-//      new status as events arrive. The browser's EventSource reconnects by
-//      itself and sends Last-Event-ID, so the server resumes exactly where
-//      the stream broke off.
-//   2. It sends the buttons' forms with fetch, asking for JSON, so that the
-//      page does not reload, and says what happened.
+//      carries ?since=<position>). Every event changes the counts: the
+//      order enters the column of its status and leaves the column of the
+//      stage numbered seq − 1 (data-stage), shown or not. The browser's
+//      EventSource reconnects by itself and sends Last-Event-ID, so the
+//      server resumes exactly where the stream broke off, and an event's
+//      position is never counted twice.
+//   2. It keeps each column's window: a card moves with its order if its
+//      new place is inside the new column's window, and a column whose
+//      cards have left asks /staff/orders (data-orders-url) for the next
+//      ones after its last card, so it always shows the orders that have
+//      waited longest.
+//   3. It sends the buttons' forms with fetch, asking for JSON, so that the
+//      page does not reload, and says what happened. The answer is the
+//      event of the move: it is applied at once, counts included, and the
+//      same event from the stream later changes nothing.
+//
+// Events are applied in an animation frame, at most ten times a second,
+// however many arrive: the handler only queues them. Applying them reads
+// nothing from the layout (no offsetHeight, no getBoundingClientRect, no
+// scroll position) and writes each count once per frame; a highlight is a
+// CSS animation. What the script remembers is bounded by what the page
+// shows: the cards on it, each column's count, the events that arrive while
+// it waits for a column's next orders, and the moves of clicks the stream
+// has not brought yet.
 //
 // Every event carries the order's sequence number (seq); a card remembers
 // the last one it showed and ignores anything not newer. That makes every
-// update idempotent: an event replayed after a reconnect, or one that both
-// the answer to a click and the stream deliver, changes nothing twice.
+// card update idempotent: an event replayed after a reconnect, or one that
+// both the answer to a click and the stream deliver, moves nothing twice.
 //
 // Text from the server (a customer's name above all) only ever reaches the
 // page through textContent and attributes set one by one; never innerHTML.
@@ -40,6 +59,9 @@
 		}
 	}
 	board.querySelectorAll("time[datetime]").forEach(showTime);
+
+	// Counts are grouped as the server groups them: 9,950.
+	const number = new Intl.NumberFormat("en-US");
 
 	function setConnection(state, text) {
 		connection.dataset.state = state;
@@ -73,36 +95,100 @@
 		return e;
 	}
 
-	// placedAt is when a card's order was placed, in milliseconds, for
-	// keeping each group newest first.
-	function placedAt(card) {
-		return Date.parse(card.dataset.placed) || 0;
+	// A card's place in its column is when its order entered the status,
+	// to the microsecond the database keeps, then its token, as the server
+	// orders them (tokens compare byte by byte). Date.parse keeps only
+	// milliseconds, so the fraction is read by hand.
+	function micros(at) {
+		const m = /^(.+T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(at);
+		if (!m) {
+			return NaN;
+		}
+		return Date.parse(m[1] + m[3]) * 1000 + Number((m[2] || "").padEnd(6, "0").slice(0, 6));
 	}
 
-	// newCard builds the card of an order the board has not shown yet, from
-	// the event's data, which carries the order's name, items and total.
-	function newCard(u) {
-		const card = el("li", "order");
-		card.id = "order-" + u.token;
-		card.dataset.token = u.token;
-		card.dataset.seq = "0";
-		// An order's first event is its creation; for one first seen later,
-		// the time of the event stands in for when it was placed.
-		card.dataset.placed = u.at;
+	function compare(a, b) {
+		if (a.t !== b.t) {
+			return a.t < b.t ? -1 : 1;
+		}
+		return a.token < b.token ? -1 : a.token > b.token ? 1 : 0;
+	}
 
-		const head = el("div", "order-head");
-		const name = el("span", "order-name", u.name);
-		name.id = "order-" + u.token + "-name";
-		head.append(name, el("span", "order-total", money(u.total_cents)));
+	// The columns, as the server rendered them. A column's cards are kept
+	// here in its order: oldest first, or newest first once finished.
+	const columns = new Map(); // status -> column
+	const byStage = new Map(); // data-stage -> column
+	const shown = new Map(); // token -> card, for every card on the page
+	for (const group of board.querySelectorAll(".group")) {
+		const col = {
+			status: group.dataset.status,
+			group: group,
+			list: group.querySelector(".orders"),
+			badge: group.querySelector(".count"),
+			none: group.querySelector(".no-orders"),
+			more: group.querySelector(".more"),
+			moreText: group.querySelector(".more-text"),
+			moreLink: group.querySelector(".more-link"),
+			stage: Number(group.dataset.stage) || 0,
+			newestFirst: group.dataset.newestFirst === "true",
+			timeLabel: group.dataset.timeLabel || "",
+			count: Number(group.dataset.count) || 0,
+			window: Number(group.dataset.window) || 0,
+			windowMax: Number(group.dataset.windowMax) || 0,
+			step: Number(group.dataset.step) || 0,
+			cards: [],
+			// complete: every order of the column has its card.
+			complete: false,
+			// fetching: the column's next orders have been asked for.
+			fetching: false,
+			// trimmed counts the cards dropped to make room, after which an
+			// answer for the old last card no longer follows on.
+			trimmed: 0,
+			dirty: false,
+		};
+		for (const li of col.list.children) {
+			const card = {
+				token: li.dataset.token,
+				seq: Number(li.dataset.seq) || 0,
+				at: li.dataset.at,
+				key: { t: micros(li.dataset.at), token: li.dataset.token },
+				el: li,
+				col: col,
+			};
+			col.cards.push(card);
+			shown.set(card.token, card);
+		}
+		col.complete = col.cards.length >= col.count;
+		columns.set(col.status, col);
+		if (col.stage > 0) {
+			byStage.set(col.stage, col);
+		}
+	}
 
-		const placed = el("p", "order-placed", "Placed ");
-		const time = el("time");
-		time.dateTime = u.at;
-		showTime(time);
-		placed.append(time);
+	// lastPosition is the position of the last event counted: the page was
+	// rendered at ?since=, and counts of events up to it.
+	const eventsURL = new URL(board.dataset.eventsUrl, location.href);
+	let lastPosition = Number(eventsURL.searchParams.get("since")) || 0;
 
-		card.append(head, el("p", "order-items", itemsSummary(u.items)), placed);
-		return card;
+	// While a column waits for its next orders, the events that arrive are
+	// kept here (token -> latest event), so that an answer read before one
+	// of them does not bring back an order that has moved on since.
+	let waiting = 0;
+	const pending = new Map();
+
+	function remember(u) {
+		if (waiting === 0) {
+			return;
+		}
+		const known = pending.get(u.token);
+		if (!known || known.seq < u.seq) {
+			pending.set(u.token, u);
+		}
+	}
+
+	function isUpdate(u) {
+		return u && typeof u.token === "string" && typeof u.seq === "number" &&
+			typeof u.status === "string" && typeof u.at === "string";
 	}
 
 	// form builds one of a card's buttons, the same form the server renders.
@@ -124,83 +210,369 @@
 		return f;
 	}
 
-	// setActions gives a card the buttons of its group: the group's data
-	// attributes name them, so their words come from the server.
-	function setActions(card, group) {
-		const old = card.querySelector(".order-actions");
+	// newCard builds the card of an order from an event's data, or from an
+	// answer of /staff/orders, which carry the same names.
+	function newCard(u) {
+		const li = el("li", "order");
+		li.id = "order-" + u.token;
+		li.dataset.token = u.token;
+		const head = el("div", "order-head");
+		const name = el("span", "order-name", u.name);
+		name.id = "order-" + u.token + "-name";
+		head.append(name, el("span", "order-total", money(u.total_cents)));
+		const since = el("p", "order-since");
+		since.append(el("span", "order-since-label"), " ", el("time"));
+		li.append(head, el("p", "order-items", itemsSummary(u.items)), since);
+		return { token: u.token, seq: 0, at: "", key: null, el: li, col: null };
+	}
+
+	// dress gives a card the state of u in col: its data, the time it
+	// entered the status, and the buttons of its column, whose words the
+	// column's data attributes carry.
+	function dress(card, u, col) {
+		card.seq = u.seq;
+		card.at = u.at;
+		card.key = { t: micros(u.at), token: u.token };
+		card.col = col;
+		const li = card.el;
+		li.dataset.seq = String(u.seq);
+		li.dataset.at = u.at;
+		li.querySelector(".order-since-label").textContent = col.timeLabel;
+		const time = li.querySelector(".order-since time");
+		const at = new Date(u.at);
+		if (!Number.isNaN(at.getTime())) {
+			time.dateTime = at.toISOString(); // milliseconds, as HTML allows
+			showTime(time);
+		}
+
+		const old = li.querySelector(".order-actions");
 		if (old) {
 			old.remove();
 		}
-		const action = group.dataset.action;
-		const cancellable = group.dataset.cancellable === "true";
-		if (!action && !cancellable) {
-			return;
-		}
-		const actions = el("div", "order-actions");
-		if (action) {
-			actions.append(form(card.dataset.token, "advance", action, "button primary", group.dataset.status));
-		}
-		if (cancellable) {
-			actions.append(form(card.dataset.token, "cancel", "Cancel", "button danger"));
-		}
-		card.append(actions);
-	}
-
-	// place puts card into group's list, newest first, and drops the oldest
-	// cards of a group that shows only so many.
-	function place(card, group) {
-		const list = group.querySelector(".orders");
-		const when = placedAt(card);
-		let before = null;
-		for (const other of list.children) {
-			if (other !== card && placedAt(other) < when) {
-				before = other;
-				break;
+		const action = col.group.dataset.action;
+		const cancellable = col.group.dataset.cancellable === "true";
+		if (action || cancellable) {
+			const actions = el("div", "order-actions");
+			if (action) {
+				actions.append(form(u.token, "advance", action, "button primary", col.status));
 			}
-		}
-		list.insertBefore(card, before);
-		const limit = Number(group.dataset.limit) || 0;
-		while (limit > 0 && list.children.length > limit) {
-			list.lastElementChild.remove();
+			if (cancellable) {
+				actions.append(form(u.token, "cancel", "Cancel", "button danger"));
+			}
+			li.append(actions);
 		}
 	}
 
-	function count(group) {
-		const n = group.querySelector(".orders").children.length;
-		const badge = group.querySelector(".count");
-		badge.textContent = String(n);
+	// highlight restarts the glow of a card that changed. Two animations
+	// with the same keyframes take turns: changing the animation's name
+	// restarts it without reading the layout.
+	function highlight(card) {
+		const again = card.el.classList.contains("changed");
+		card.el.classList.toggle("changed", !again);
+		card.el.classList.toggle("changed-again", again);
 	}
 
-	// apply shows one order_update: the order's new status, by moving its
-	// card, or a new card for an order not on the board yet.
-	function apply(u) {
-		if (!u || typeof u.token !== "string" || typeof u.seq !== "number") {
-			return;
+	// drop takes a card off the page.
+	function drop(card) {
+		const cards = card.col.cards;
+		const i = cards.lastIndexOf(card);
+		if (i >= 0) {
+			cards.splice(i, 1);
 		}
-		const group = document.getElementById("group-" + u.status);
-		if (!group || !group.classList.contains("group")) {
-			return;
+		card.el.remove();
+		shown.delete(card.token);
+		card.col.dirty = true;
+	}
+
+	// insert puts card into col at its place, looking from the end, where
+	// new arrivals belong.
+	function insert(col, card) {
+		const dir = col.newestFirst ? -1 : 1;
+		let i = col.cards.length;
+		while (i > 0 && dir * compare(card.key, col.cards[i - 1].key) < 0) {
+			i--;
 		}
-		let card = document.getElementById("order-" + u.token);
-		if (card && Number(card.dataset.seq) >= u.seq) {
+		col.cards.splice(i, 0, card);
+		col.list.insertBefore(card.el, i + 1 < col.cards.length ? col.cards[i + 1].el : null);
+		shown.set(card.token, card);
+		col.dirty = true;
+	}
+
+	// admit says whether an order at key belongs in col's window, making
+	// room for it if so. In an unfinished column the cards are the first
+	// orders of its queue: an order after the last card joins only if the
+	// column shows all of its orders and has room; one before it always
+	// does, and the last card then makes way if the window is full.
+	function admit(col, key) {
+		const last = col.cards[col.cards.length - 1];
+		if (col.newestFirst) {
+			if (col.cards.length < col.window) {
+				return true;
+			}
+			if (last && compare(key, last.key) > 0) {
+				drop(last);
+				return true;
+			}
+			return false;
+		}
+		const before = last !== undefined && compare(key, last.key) < 0;
+		if (col.cards.length < col.window && (col.complete || before)) {
+			return true;
+		}
+		col.complete = false;
+		if (before) {
+			drop(last);
+			col.trimmed++;
+			return true;
+		}
+		return false;
+	}
+
+	// place shows the order of u where it is now: its card moves to the
+	// column of its status, if its place there is in the window.
+	function place(u) {
+		const col = columns.get(u.status);
+		let card = shown.get(u.token);
+		if (card && card.seq >= u.seq) {
 			return; // shown already
 		}
-		const from = card ? card.closest(".group") : null;
+		if (card) {
+			drop(card);
+		}
+		if (!col || !admit(col, { t: micros(u.at), token: u.token })) {
+			return;
+		}
 		if (!card) {
 			card = newCard(u);
 		}
-		card.dataset.seq = String(u.seq);
-		card.dataset.status = u.status;
-		setActions(card, group);
-		place(card, group);
-		count(group);
-		if (from && from !== group) {
-			count(from);
+		dress(card, u, col);
+		insert(col, card);
+		highlight(card);
+	}
+
+	// count moves one order between the counts: into the column of its
+	// status, out of that of the stage it was at before this event.
+	function count(u) {
+		const to = columns.get(u.status);
+		if (to) {
+			to.count++;
+			to.dirty = true;
 		}
-		// Restart the highlight that shows what just changed.
-		card.classList.remove("changed");
-		void card.offsetWidth;
-		card.classList.add("changed");
+		const from = byStage.get(u.seq - 1);
+		if (from) {
+			from.count--;
+			from.dirty = true;
+		}
+	}
+
+	// countedEarly holds the positions of the moves that answers to clicks
+	// have counted before the stream brought them.
+	const countedEarly = new Set();
+
+	// fromStream applies an event of the stream.
+	function fromStream(u) {
+		if (typeof u.position !== "number" || u.position <= lastPosition) {
+			return; // counted already
+		}
+		lastPosition = u.position;
+		if (!countedEarly.delete(u.position)) {
+			count(u);
+		}
+		for (const p of countedEarly) {
+			if (p <= lastPosition) {
+				countedEarly.delete(p); // not to be had from the stream any more
+			}
+		}
+		remember(u);
+		place(u);
+	}
+
+	// fromAnswer applies the answer to a click, the event of the move it
+	// made: the card moves and the counts change at once, and the same event
+	// on the stream then changes nothing.
+	function fromAnswer(u) {
+		if (typeof u.position === "number" && u.position > lastPosition && !countedEarly.has(u.position)) {
+			countedEarly.add(u.position);
+			count(u);
+		}
+		remember(u);
+		place(u);
+	}
+
+	// fromPage adds the next orders of col, as /staff/orders gave them.
+	function fromPage(col, body, trimmed) {
+		col.fetching = false;
+		waiting--;
+		const list = body && Array.isArray(body.orders) ? body.orders : null;
+		let stalled = false;
+		if (list && trimmed === col.trimmed) {
+			const before = col.cards.length;
+			// The page comes after the column's last card: its cards are
+			// put together off the page and added in one go.
+			const tail = document.createDocumentFragment();
+			let i = 0;
+			for (; i < list.length; i++) {
+				const o = list[i];
+				if (!isUpdate(o) || o.status !== col.status) {
+					continue;
+				}
+				const later = pending.get(o.token);
+				if (later && later.seq > o.seq) {
+					continue; // it has moved on since
+				}
+				let card = shown.get(o.token);
+				if (card && card.seq >= o.seq) {
+					continue;
+				}
+				if (col.cards.length >= col.window) {
+					break;
+				}
+				if (card) {
+					drop(card);
+				} else {
+					card = newCard(o);
+				}
+				dress(card, o, col);
+				const last = col.cards[col.cards.length - 1];
+				if (last && compare(card.key, last.key) < 0) {
+					col.list.append(tail); // insert looks among the cards on the page
+					insert(col, card);
+					continue;
+				}
+				col.cards.push(card);
+				shown.set(card.token, card);
+				tail.append(card.el);
+			}
+			col.list.append(tail);
+			if (i === list.length && body.more === false) {
+				col.complete = true;
+			}
+			stalled = list.length > 0 && col.cards.length === before && !col.complete;
+		}
+		if (!list || stalled) {
+			// The server could not be asked, or gave only orders that have
+			// moved on since: try again in a while rather than at once.
+			col.fetching = true;
+			setTimeout(() => {
+				col.fetching = false;
+				schedule();
+			}, 2000);
+		}
+		// What happened meanwhile may now fit in the window.
+		for (const u of pending.values()) {
+			place(u);
+		}
+		if (waiting === 0) {
+			pending.clear();
+		}
+		col.dirty = true;
+	}
+
+	// fill asks for the next orders of every unfinished column that has
+	// room for more than it shows.
+	function fill() {
+		for (const col of columns.values()) {
+			if (col.newestFirst || col.complete || col.fetching || col.cards.length >= col.window) {
+				continue;
+			}
+			col.fetching = true;
+			waiting++;
+			const url = new URL(board.dataset.ordersUrl, location.href);
+			url.searchParams.set("status", col.status);
+			const last = col.cards[col.cards.length - 1];
+			if (last) {
+				url.searchParams.set("after", last.at);
+				url.searchParams.set("token", last.token);
+			}
+			url.searchParams.set("limit", String(col.window - col.cards.length));
+			const trimmed = col.trimmed;
+			fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+				.then((res) => {
+					if (res.status === 401) {
+						window.location.assign("/staff/login");
+					}
+					return res.ok ? res.json() : null;
+				})
+				.catch(() => null)
+				.then((body) => enqueue(() => fromPage(col, body, trimmed)));
+		}
+	}
+
+	// render writes what changed in each column: its count, how many more
+	// orders it has than cards, and whether it has none.
+	function render() {
+		for (const col of columns.values()) {
+			if (!col.dirty) {
+				continue;
+			}
+			col.dirty = false;
+			const n = Math.max(col.count, 0);
+			col.badge.textContent = number.format(n);
+			const more = Math.max(n - col.cards.length, 0);
+			col.more.hidden = more === 0;
+			col.moreText.textContent = "and " + number.format(more) + " more";
+			col.none.hidden = n > 0 || col.cards.length > 0;
+		}
+	}
+
+	// The queue of work for the next frame. A frame takes what it can do in
+	// frameBudget milliseconds, in order, and leaves the rest to the next
+	// one: after a stall (a busy machine, a reconnect that replays a
+	// backlog) the board catches up over a few frames instead of in one
+	// long task.
+	const queue = [];
+	const frameBudget = 8;
+	const flushInterval = 100;
+	let frame = 0;
+	let timer = 0;
+	let lastFlush = -Infinity;
+
+	function schedule() {
+		if (frame || timer) {
+			return;
+		}
+		const wait = lastFlush + flushInterval - performance.now();
+		if (wait <= 0) {
+			frame = requestAnimationFrame(flush);
+			return;
+		}
+		timer = setTimeout(() => {
+			timer = 0;
+			frame = requestAnimationFrame(flush);
+		}, wait);
+	}
+
+	function enqueue(work) {
+		queue.push(work);
+		// A hidden tab gets no frames: apply a long queue without one
+		// rather than let it grow.
+		if (queue.length >= 1000) {
+			flush();
+			return;
+		}
+		schedule();
+	}
+
+	function flush() {
+		if (frame) {
+			cancelAnimationFrame(frame);
+			frame = 0;
+		}
+		const start = performance.now();
+		lastFlush = start;
+		let done = 0;
+		while (done < queue.length) {
+			queue[done++]();
+			if (done % 16 === 0 && performance.now() - start > frameBudget) {
+				break;
+			}
+		}
+		queue.splice(0, done);
+		render();
+		fill();
+		if (queue.length > 0) {
+			schedule();
+		}
 	}
 
 	// The stream.
@@ -223,7 +595,42 @@
 		} catch {
 			return;
 		}
-		apply(u);
+		if (isUpdate(u)) {
+			enqueue(() => fromStream(u));
+		}
+	});
+
+	// "Show 50 more": the column's window grows, and the next frame fills
+	// it. The address keeps the window, for a reload.
+	board.addEventListener("click", (e) => {
+		const link = e.target instanceof Element ? e.target.closest(".more-link") : null;
+		if (!link) {
+			return;
+		}
+		const col = columns.get(link.closest(".group").dataset.status);
+		if (!col || col.window >= col.windowMax) {
+			return;
+		}
+		e.preventDefault();
+		col.window = Math.min(col.window + col.step, col.windowMax);
+		col.group.dataset.window = String(col.window);
+		const here = new URL(location.href);
+		here.searchParams.set(col.status, String(col.window));
+		here.hash = "";
+		history.replaceState(null, "", here);
+		const step = Math.min(col.step, col.windowMax - col.window);
+		if (step > 0) {
+			const next = new URL(here);
+			next.searchParams.set(col.status, String(col.window + step));
+			next.hash = "group-" + col.status;
+			link.href = next.pathname + next.search + next.hash;
+			link.textContent = "Show " + step + " more";
+		} else {
+			link.remove();
+			col.moreLink = null;
+		}
+		col.dirty = true;
+		schedule();
 	});
 
 	// The buttons.
@@ -255,15 +662,18 @@
 			}
 			if (res.ok) {
 				say(body.message || "Done.", false);
-				apply(body.order);
+				if (isUpdate(body.order)) {
+					const u = body.order;
+					enqueue(() => fromAnswer(u));
+				}
 			} else {
 				say(body.error || "That did not work (HTTP " + res.status + "). Reload the board and try again.", true);
 			}
 		} catch {
 			say("The server could not be reached. Check the connection and try again.", true);
 		} finally {
-			// apply replaces the buttons of a card that moved; these are the
-			// old ones, or the same ones when nothing moved.
+			// A card that moved gets new buttons; these are the old ones, or
+			// the same ones when nothing moved.
 			buttons.forEach((b) => (b.disabled = false));
 		}
 	});

@@ -85,6 +85,7 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
 			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub))
+			r.Method(http.MethodGet, "/orders", handleStaffOrders(store, log))
 			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/cancel", handleStaffCancel(store, sessions, log))

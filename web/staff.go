@@ -40,19 +40,12 @@ type StaffConfig struct {
 
 // staffOrders is what the staff board reads and changes.
 type staffOrders interface {
-	List(ctx context.Context, opts orders.ListOptions) ([]orders.Order, error)
-	Head(ctx context.Context) (int64, error)
+	Board(ctx context.Context, limits map[orders.Status]int) (orders.Board, error)
+	ListStatus(ctx context.Context, p orders.StatusPage) ([]orders.Order, error)
 	Get(ctx context.Context, token string) (orders.Order, error)
 	Advance(ctx context.Context, token string, from orders.Status, by orders.Actor) (orders.Event, error)
 	Cancel(ctx context.Context, token string, by orders.Actor) (orders.Event, error)
 }
-
-// The board shows every unfinished order, up to boardActive of them, and
-// the finished ones among the newest boardRecent.
-const (
-	boardActive = 500
-	boardRecent = 100
-)
 
 // staffStylesheet and staffScript are the fingerprinted URLs of the staff
 // pages' own files, worked out once.
@@ -61,8 +54,10 @@ var (
 	staffScript     = sync.OnceValue(func() string { return static.URL("staff.js") })
 )
 
-// handleStaffBoard serves GET /staff: every order, grouped by status, with
-// the message a move left for it.
+// handleStaffBoard serves GET /staff: how many orders are in each status,
+// and a window onto each, with the message a move left. The query says
+// how many cards an unfinished column shows (/staff?cooking=100), which is
+// how "Show more" works without JavaScript.
 func handleStaffBoard(store staffOrders, sessions *staffSessions, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		renderBoard(w, r, store, log, http.StatusOK, sessions.popFlash(r.Context()), false)
@@ -71,47 +66,94 @@ func handleStaffBoard(store staffOrders, sessions *staffSessions, log *slog.Logg
 
 // renderBoard writes the board with status and a message.
 //
-// It reads the head of the event log before the orders, and the script
-// follows the stream from there: an event that commits between the two
-// reads arrives on the stream although the board already shows it, and
-// the script drops it by its sequence number; no event can be missed.
+// The counts, the cards and the head of the event log come from one
+// snapshot, and the script follows the stream from that head: every event
+// after it changes the counts once, and none before it does again.
 func renderBoard(w http.ResponseWriter, r *http.Request, store staffOrders, log *slog.Logger, status int, message string, problem bool) {
-	ctx := r.Context()
-	head, err := store.Head(ctx)
+	windows := views.ParseBoardWindows(r.URL.Query())
+	b, err := store.Board(r.Context(), windows.Limits())
 	if err != nil {
 		errorPage(w, r, log, err)
 		return
 	}
-	active, err := store.List(ctx, orders.ListOptions{Active: true, Limit: boardActive})
-	if err != nil {
-		errorPage(w, r, log, err)
-		return
-	}
-	recent, err := store.List(ctx, orders.ListOptions{Limit: boardRecent})
-	if err != nil {
-		errorPage(w, r, log, err)
-		return
-	}
-	// An order may have finished between the two reads and be in both:
-	// keep its newer state.
-	seen := make(map[int64]int, len(active))
-	list := active
-	for i, o := range list {
-		seen[o.ID] = i
-	}
-	for _, o := range recent {
-		i, ok := seen[o.ID]
-		switch {
-		case !ok && o.Status.Terminal():
-			list = append(list, o)
-		case ok && o.Seq > list[i].Seq:
-			list[i] = o
-		}
-	}
-	board := views.NewStaffBoard(pageAssets(), list, "/staff/events?since="+strconv.FormatInt(head, 10))
+	board := views.NewStaffBoard(pageAssets(), b, windows, "/staff/events?since="+strconv.FormatInt(b.Head, 10), "/staff/orders")
 	board.Stylesheet, board.Script = staffStylesheet(), staffScript()
 	board.Message, board.Problem = message, problem
 	render(w, r, log, status, views.StaffBoardPage(board))
+}
+
+// boardOrder is an order as the script reads it to make a card: the names
+// are those of the stream's order_update data, so that one function builds
+// a card from either.
+type boardOrder struct {
+	Token  string        `json:"token"`
+	Seq    int           `json:"seq"`
+	Status orders.Status `json:"status"`
+	// At is when the order entered its status: with the token, its place
+	// in the column.
+	At         time.Time     `json:"at"`
+	Name       string        `json:"name"`
+	Items      []orders.Item `json:"items"`
+	TotalCents int           `json:"total_cents"`
+}
+
+// boardPageMax is the most orders one request to /staff/orders gets.
+const boardPageMax = 100
+
+// handleStaffOrders serves GET /staff/orders, the next orders of one
+// column after a card, for the script to fill a column whose cards have
+// left:
+//
+//	/staff/orders?status=cooking&after=2030-01-01T12:00:00.123456Z&token=ABC…&limit=20
+//
+// after and token are the at and token of the column's last card; without
+// them the page starts at the head of the column. The answer is
+// {"orders": [...], "more": true|false}, more saying whether any order
+// comes after the last one.
+func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
+	type page struct {
+		Orders []boardOrder `json:"orders"`
+		More   bool         `json:"more"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		p := orders.StatusPage{Status: orders.Status(q.Get("status")), Limit: 20}
+		if !p.Status.Valid() {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": `status must be one of the board's columns`})
+			return
+		}
+		if v := q.Get("after"); v != "" {
+			at, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": `after must be a time as the board gives it (RFC 3339)`})
+				return
+			}
+			p.After = orders.StatusKey{At: at, Token: q.Get("token")}
+		}
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": `limit must be a positive number`})
+				return
+			}
+			p.Limit = min(n, boardPageMax)
+		}
+		want := p.Limit
+		p.Limit++ // one more says whether there is more
+		list, err := store.ListStatus(r.Context(), p)
+		if err != nil {
+			apiError(w, r, log, err)
+			return
+		}
+		out := page{Orders: make([]boardOrder, 0, min(len(list), want)), More: len(list) > want}
+		for _, o := range list[:min(len(list), want)] {
+			out.Orders = append(out.Orders, boardOrder{
+				Token: o.Token, Seq: o.Seq, Status: o.Status, At: o.UpdatedAt.UTC(),
+				Name: o.CustomerName, Items: o.Items, TotalCents: o.TotalCents,
+			})
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
 }
 
 // A move is what one of the board's buttons does to the order with the

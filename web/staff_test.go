@@ -382,7 +382,7 @@ func TestStaffSignInLimitCountsParallelAttempts(t *testing.T) {
 	}
 }
 
-func TestStaffBoardShowsOrdersGroupedNewestFirst(t *testing.T) {
+func TestStaffBoardShowsOrdersGroupedOldestFirst(t *testing.T) {
 	a := newStaffApp(t, staffOptions{})
 	ada := a.create(t, "Ada")
 	grace := a.create(t, "Grace")
@@ -399,8 +399,8 @@ func TestStaffBoardShowsOrdersGroupedNewestFirst(t *testing.T) {
 		t.Errorf("Cache-Control = %q, want no-store", got)
 	}
 	received := section(t, r.body, "received")
-	if i, j := strings.Index(received, grace.Token), strings.Index(received, ada.Token); i < 0 || j < 0 || i > j {
-		t.Errorf("received group: Grace at %d, Ada at %d; want both, Grace (newer) first", i, j)
+	if i, j := strings.Index(received, ada.Token), strings.Index(received, grace.Token); i < 0 || j < 0 || i > j {
+		t.Errorf("received group: Ada at %d, Grace at %d; want both, Ada (waiting longer) first", i, j)
 	}
 	if !strings.Contains(received, `class="count">2</span><span class="visually-hidden"> orders<`) {
 		t.Error("the received group does not count 2 orders")
@@ -673,4 +673,169 @@ func TestStaffSideIsOffWithoutAPassword(t *testing.T) {
 			t.Errorf("%s %s set a cookie", c.method, c.path)
 		}
 	}
+}
+
+// createMany places n orders, one after the other, oldest first.
+func (f fixtures) createMany(t *testing.T, n int) []orders.Order {
+	t.Helper()
+	list := make([]orders.Order, n)
+	for i := range list {
+		list[i] = f.create(t, "Customer "+strconv.Itoa(i+1))
+	}
+	return list
+}
+
+// cards counts the cards in a piece of the board's HTML.
+func cards(html string) int { return strings.Count(html, `class="order"`) }
+
+func TestStaffBoardCountsMoreOrdersThanItShows(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	waiting := a.createMany(t, 120)
+	cooking := a.createMany(t, 3)
+	for _, o := range cooking {
+		a.advance(t, o, orders.Received)
+	}
+	cookie := a.login(t, call{})
+
+	r := a.send(t, http.MethodGet, "/staff", call{session: cookie})
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /staff = %d", r.status)
+	}
+	received := section(t, r.body, orders.Received)
+	for _, want := range []string{
+		`class="count">120</span><span class="visually-hidden"> orders<`,
+		`data-count="120"`,
+		`and 70 more`,
+		`href="/staff?received=100#group-received">Show 50 more<`,
+	} {
+		if !strings.Contains(received, want) {
+			t.Errorf("the received column lacks %q", want)
+		}
+	}
+	if n := cards(received); n != 50 {
+		t.Errorf("the received column has %d cards, want 50", n)
+	}
+	if !strings.Contains(received, waiting[0].Token) || !strings.Contains(received, waiting[49].Token) {
+		t.Error("the received column does not show the 50 orders waiting longest")
+	}
+	if strings.Contains(received, waiting[50].Token) || strings.Contains(received, waiting[119].Token) {
+		t.Error("the received column shows a newer order instead of an older one")
+	}
+	if c := section(t, r.body, orders.Cooking); !strings.Contains(c, `class="count">3</span><span class="visually-hidden"> orders<`) || cards(c) != 3 || !strings.Contains(c, `class="more" hidden`) {
+		t.Errorf("the cooking column does not show its 3 orders and nothing more")
+	}
+
+	t.Run("the link shows 50 more, without JavaScript", func(t *testing.T) {
+		r := a.send(t, http.MethodGet, "/staff?received=100", call{session: cookie})
+		received := section(t, r.body, orders.Received)
+		if n := cards(received); n != 100 {
+			t.Errorf("%d cards, want 100", n)
+		}
+		for _, want := range []string{`and 20 more`, `href="/staff?received=150#group-received"`, `data-window="100"`} {
+			if !strings.Contains(received, want) {
+				t.Errorf("the received column lacks %q", want)
+			}
+		}
+		if !strings.Contains(section(t, r.body, orders.Cooking), `href="/staff?received=100&amp;cooking=100#group-cooking"`) {
+			t.Error("the cooking column's link does not keep the received column's window")
+		}
+	})
+}
+
+func TestStaffOrdersPagesAColumn(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	const name = `<script>alert(1)</script>`
+	waiting := a.createMany(t, 45)
+	hostile := a.create(t, name)
+	waiting = append(waiting, hostile)
+	cookie := a.login(t, call{})
+
+	type page struct {
+		Orders []struct {
+			Token  string        `json:"token"`
+			Seq    int           `json:"seq"`
+			Status orders.Status `json:"status"`
+			At     string        `json:"at"`
+			Name   string        `json:"name"`
+			Items  []orders.Item `json:"items"`
+			Total  int           `json:"total_cents"`
+		} `json:"orders"`
+		More bool `json:"more"`
+	}
+	get := func(query string) (int, page, string) {
+		t.Helper()
+		r := a.send(t, http.MethodGet, "/staff/orders?"+query, call{session: cookie})
+		var p page
+		if r.status == http.StatusOK {
+			if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+				t.Fatalf("the answer is not JSON: %v: %s", err, r.body)
+			}
+		}
+		return r.status, p, r.body
+	}
+
+	t.Run("pages follow each other oldest first, and say when there is no more", func(t *testing.T) {
+		var got []string
+		query := url.Values{"status": {"received"}, "limit": {"20"}}
+		for i := 0; ; i++ {
+			status, p, body := get(query.Encode())
+			if status != http.StatusOK {
+				t.Fatalf("page %d = %d", i, status)
+			}
+			if i == 0 && strings.Contains(body, "<script>") {
+				t.Error("the JSON holds the name as markup")
+			}
+			for _, o := range p.Orders {
+				got = append(got, o.Token)
+				if o.Status != orders.Received || o.Seq != 1 || o.At == "" || len(o.Items) != 2 {
+					t.Errorf("order %+v: want a received order with its time and items", o)
+				}
+			}
+			last := p.Orders[len(p.Orders)-1]
+			query.Set("after", last.At)
+			query.Set("token", last.Token)
+			if wantMore := i < 2; p.More != wantMore {
+				t.Fatalf("page %d says more %v, want %v", i, p.More, wantMore)
+			}
+			if !p.More {
+				if last.Name != name {
+					t.Errorf("the last order's name is %q, want %q", last.Name, name)
+				}
+				break
+			}
+		}
+		var want []string
+		for _, o := range waiting {
+			want = append(want, o.Token)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("the pages hold %d orders %v, want %d in the order they were placed", len(got), got, len(want))
+		}
+	})
+	t.Run("a page is at most 100 orders", func(t *testing.T) {
+		a.createMany(t, 60)
+		if _, p, _ := get("status=received&limit=1000"); len(p.Orders) != 100 || !p.More {
+			t.Errorf("limit=1000 gave %d orders, more %v; want 100 and more", len(p.Orders), p.More)
+		}
+	})
+	for _, c := range []struct{ name, query string }{
+		{"no status", "limit=5"},
+		{"an unknown status", "status=eaten"},
+		{"a time that is not one", "status=received&after=yesterday"},
+		{"a limit of zero", "status=received&limit=0"},
+		{"a limit that is not a number", "status=received&limit=lots"},
+	} {
+		t.Run(c.name+" is a 400", func(t *testing.T) {
+			if status, _, body := get(c.query); status != http.StatusBadRequest || !strings.Contains(body, `"error"`) {
+				t.Errorf("GET /staff/orders?%s = %d %s, want 400 saying why", c.query, status, body)
+			}
+		})
+	}
+	t.Run("without a session it is a 401", func(t *testing.T) {
+		if r := a.send(t, http.MethodGet, "/staff/orders?status=received", call{}); r.status != http.StatusUnauthorized || strings.Contains(r.body, waiting[0].Token) {
+			t.Errorf("GET /staff/orders without a session = %d, want 401 and no order", r.status)
+		}
+	})
 }

@@ -1,0 +1,15 @@
+-- orders_board serves the staff board: each status is a queue in the order
+-- orders entered it (updated_at is set by every move), ties broken by token,
+-- since a worker moves a whole batch at one instant. The board reads the
+-- head of each unfinished status's queue and the tail of each finished one,
+-- and pages on from a card with a row comparison, all as index scans that
+-- stop after the page, without sorting or reading every order of a status.
+--
+-- token is compared byte by byte (COLLATE "C"), the order the board's script
+-- compares tokens in, so the server and the script agree on which card comes
+-- next.
+--
+-- A plain CREATE INDEX blocks writes to orders while it builds, a moment on a
+-- table of a few hundred thousand orders; migrations run in a transaction,
+-- where CONCURRENTLY is not allowed.
+CREATE INDEX orders_board ON orders (status, updated_at, token COLLATE "C");
