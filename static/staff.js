@@ -588,6 +588,14 @@
 			setConnection("reconnecting", "Reconnecting…");
 		}
 	});
+	// The board was away too long for the missed changes to be replayed
+	// (a laptop asleep overnight): the server says so instead of sending
+	// them, and the board loads afresh, with its counts and windows.
+	source.addEventListener("reset", () => {
+		source.close();
+		setConnection("reconnecting", "Catching up…");
+		window.location.reload();
+	});
 	source.addEventListener("order_update", (e) => {
 		let u;
 		try {

@@ -95,6 +95,7 @@ type cuttable struct {
 	net.Listener
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	held  bool // new connections are closed at once, as a network that is down
 }
 
 func newCuttable(ln net.Listener) *cuttable {
@@ -107,9 +108,29 @@ func (l *cuttable) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	l.mu.Lock()
-	l.conns[c] = struct{}{}
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if l.held {
+		c.Close()
+	} else {
+		l.conns[c] = struct{}{}
+	}
 	return c, nil
+}
+
+// hold cuts every connection and closes every new one at once until
+// release: to a browser, the network is down.
+func (l *cuttable) hold() {
+	l.cut()
+	l.mu.Lock()
+	l.held = true
+	l.mu.Unlock()
+}
+
+// release lets connections through again.
+func (l *cuttable) release() {
+	l.mu.Lock()
+	l.held = false
+	l.mu.Unlock()
 }
 
 // cut closes every connection accepted so far.

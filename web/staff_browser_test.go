@@ -870,3 +870,39 @@ func tokens(list []orders.Order) []string {
 	}
 	return out
 }
+
+// TestBrowserStaffBoardReloadsWhenTooFarBehind takes the board's network
+// away while more changes are made than a stream replays, then gives it
+// back: the stream says reset, and the board loads afresh, with the counts
+// of now.
+func TestBrowserStaffBoardReloadsWhenTooFarBehind(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	browser := newBrowser(t)
+	a.create(t, "Ada")
+	staff := newTab(t, browser, true)
+	// The network going down mid-stream, and the refused reconnects, are
+	// what the browser reports; they are the test.
+	for _, failure := range []string{"ERR_INCOMPLETE_CHUNKED_ENCODING", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET", "ERR_CONNECTION_CLOSED"} {
+		staff.expect(failure)
+	}
+	a.signIn(t, staff)
+	staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+	staff.markPage(t)
+
+	a.conns.hold()
+	staff.waitFor(t, "the board knows it is not live", jsBoardConnection+` !== 'live'`)
+	_, err := a.store.Pool().Exec(context.Background(), `
+		INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
+		SELECT upper(substr(md5(random()::text), 1, 26)), 'Guest', '[{"id":"margherita","name":"Margherita","price_cents":950,"quantity":1}]'::jsonb, 950, 'received', 'customer'
+		FROM generate_series(1, $1)`, maxStaffReplay+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.conns.release()
+	staff.waitFor(t, "the board loads afresh and is live", `window.notReloaded !== true && `+jsBoardConnection+` === 'live'`)
+	want := fmt.Sprint(maxStaffReplay + 2)
+	if got := eval[string](t, staff, `document.querySelector('.group[data-status="received"] .count').textContent.replace(/\D/g, '')`); got != want {
+		t.Errorf("Received counts %q after the reload, want %s", got, want)
+	}
+}

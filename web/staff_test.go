@@ -32,6 +32,7 @@ const testStaffPassword = "correct horse battery staple"
 type staffApp struct {
 	fixtures
 	server *httptest.Server
+	conns  *cuttable
 	// startWorker starts a worker that moves orders on after browserStage
 	// in each stage (once).
 	startWorker func()
@@ -61,6 +62,8 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	}
 	handler := NewHandler(a.store, hub, nil, Config{Staff: staff}, quiet)
 	a.server = httptest.NewUnstartedServer(handler)
+	a.conns = newCuttable(a.server.Listener)
+	a.server.Listener = a.conns
 	if opts.tls {
 		a.server.StartTLS()
 	} else {
