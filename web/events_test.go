@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -602,7 +601,7 @@ func TestStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 	warm.close()
 	waitUntil(t, "the first stream is gone", func() bool { return a.hub.Streams() == 0 })
 	a.server.Client().CloseIdleConnections()
-	before := runtime.NumGoroutine()
+	before := streamGoroutines()
 	var clients []*client
 	for range 50 {
 		c := a.open(t, eventsPath(o), "")
@@ -620,7 +619,7 @@ func TestStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 	}
 	a.server.Client().CloseIdleConnections()
 	waitUntil(t, "the hub forgets the streams", func() bool { return a.hub.Streams() == 0 })
-	waitUntil(t, "goroutines return to their baseline", func() bool { return runtime.NumGoroutine() <= before })
+	waitUntil(t, "the streams' goroutines return to their baseline", func() bool { return streamGoroutines() <= before })
 }
 
 // TestStreamsSurviveAListenerOutage cuts the process's LISTEN connection

@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -141,4 +143,30 @@ func (l *cuttable) cut() {
 		c.Close()
 	}
 	clear(l.conns)
+}
+
+// streamGoroutines counts the goroutines that a stream can leave behind:
+// the stream engine's, and those of HTTP connections on either side. Other
+// goroutines come and go with the rest of the process (the listener's
+// probes, the database pool's), and would make a count of all of them
+// depend on what else the machine is doing.
+func streamGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "ordertracker/internal/stream.") ||
+			strings.Contains(g, "net/http.(*conn).serve") ||
+			strings.Contains(g, "net/http.(*persistConn)") {
+			count++
+		}
+	}
+	return count
 }

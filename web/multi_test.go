@@ -7,7 +7,6 @@ import (
 	"github.com/ordertracker/ordertracker/internal/sse/ssetest"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -332,7 +331,7 @@ func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 	a := newLiveApp(t, appOptions{})
 	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 	a.server.Client().CloseIdleConnections()
-	before := runtime.NumGoroutine()
+	before := streamGoroutines()
 	var clients []*client
 	for range 20 {
 		c := a.open(t, multiPath(ada, bo), "")
@@ -347,7 +346,7 @@ func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 	}
 	a.server.Client().CloseIdleConnections()
 	waitUntil(t, "the hub forgets the streams", func() bool { return a.hub.Streams() == 0 })
-	waitUntil(t, "goroutines return to their baseline", func() bool { return runtime.NumGoroutine() <= before })
+	waitUntil(t, "the streams' goroutines return to their baseline", func() bool { return streamGoroutines() <= before })
 }
 
 func TestMultiStreamIsTurnedAwayAtTheStreamCap(t *testing.T) {
