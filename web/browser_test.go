@@ -331,7 +331,7 @@ func (tb *tab) summary(t *testing.T) string {
 
 // Expressions that read the tracking page.
 const (
-	jsConnection = `document.getElementById('connection').dataset.state`
+	jsConnection = `document.getElementById('connection')?.dataset.state`
 	jsStatus     = `document.getElementById('status-label').textContent`
 	jsTimeline   = `[...document.querySelectorAll('#timeline li .timeline-what')].map((el) => el.textContent)`
 	jsSteps      = `[...document.querySelectorAll('#stepper li')].map((li) => li.className)`

@@ -32,9 +32,10 @@ import (
 // helpers of browser_test.go (newBrowser, newTab), against a staffApp: the
 // real handler with the staff side on.
 
-// Expressions that read the board.
+// Expressions that read the board. The connection is undefined while a
+// page loads afresh, before its element is parsed.
 const (
-	jsBoardConnection = `document.getElementById('connection').dataset.state`
+	jsBoardConnection = `document.getElementById('connection')?.dataset.state`
 	jsBoardMessage    = `document.getElementById('board-message')`
 )
 
