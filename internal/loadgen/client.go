@@ -62,8 +62,11 @@ type command struct {
 	StaffExpected int64 `json:"staff_expected"`
 	// OrderFinal is the sequence number each order stream must reach (its
 	// terminal event), 0 when order streams are not expected to finish.
-	OrderFinal int           `json:"order_final"`
-	Timeout    time.Duration `json:"timeout"`
+	OrderFinal int `json:"order_final"`
+	// OrderLast, when OrderFinal is 0, is the sequence number each order
+	// stream must reach, by its path: for orders that have not finished.
+	OrderLast map[string]int64 `json:"order_last,omitempty"`
+	Timeout   time.Duration    `json:"timeout"`
 }
 
 // childReport is what a child sends back.
@@ -402,6 +405,8 @@ func (c *client) report(rep *childReport, cmd command) {
 			rep.Finished++
 		}
 		rep.Lost += uint64(max(int64(cmd.OrderFinal)-last, 0)) + c.gaps
+	case cmd.OrderLast != nil:
+		rep.Lost += uint64(max(cmd.OrderLast[c.spec.Path]-last, 0)) + c.gaps
 	default:
 		rep.Lost += c.gaps
 	}
@@ -409,10 +414,22 @@ func (c *client) report(rep *childReport, cmd command) {
 
 func allDone(clients []*client, cmd command) bool {
 	for _, c := range clients {
-		done := c.spec.Staff && c.last.Load() >= cmd.StaffLast || !c.spec.Staff && (cmd.OrderFinal == 0 || c.done.Load())
-		if !done {
+		if !c.hasAll(cmd) {
 			return false
 		}
+	}
+	return true
+}
+
+// hasAll reports whether the stream has all that cmd says it must.
+func (c *client) hasAll(cmd command) bool {
+	switch {
+	case c.spec.Staff:
+		return c.last.Load() >= cmd.StaffLast
+	case cmd.OrderFinal > 0:
+		return c.done.Load()
+	case cmd.OrderLast != nil:
+		return c.done.Load() || c.last.Load() >= cmd.OrderLast[c.spec.Path]
 	}
 	return true
 }
@@ -451,7 +468,10 @@ func (c *client) connect(ctx context.Context, cfg childConfig, opened func(error
 	conn := &connection{dialed: time.Now().UnixNano()}
 	answered := false // a 200 (or 204) came
 	defer func() { c.ended(ctx, conn, answered) }()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: c.src}, Timeout: 10 * time.Second}
+	// No timeout of our own, as a browser has none shorter than the
+	// system's: a connection the server cannot accept yet waits in its
+	// backlog, and the kernel resends the SYN for about two minutes.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: c.src}}
 	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return err

@@ -40,6 +40,7 @@ type server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has exited
 	probes  int           // /readyz requests of the latest waitReady
+	started time.Time     // when cmd was started
 }
 
 // loadgenRole is the database role the load generator works as on a
@@ -133,7 +134,10 @@ func (s *server) launch(ctx context.Context) error {
 	exited := make(chan struct{})
 	s.exited = exited
 	go func(cmd *exec.Cmd) { cmd.Wait(); close(exited) }(s.cmd)
-	return s.waitReady(ctx, 60*time.Second)
+	s.started = time.Now()
+	// Long: a server started again under a storm of reconnections may
+	// take minutes to answer its readiness probe.
+	return s.waitReady(ctx, 5*time.Minute)
 }
 
 // halt sends the server's process sig and waits until it has exited, for
