@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -60,6 +61,11 @@ type command struct {
 	// starting cursor up to it.
 	StaffLast     int64 `json:"staff_last"`
 	StaffExpected int64 `json:"staff_expected"`
+	// Positions, when given, are the positions of the log's events after
+	// the streams' starting cursor up to StaffLast, in order: a stream
+	// that was reset (told to load the board afresh) is then checked for
+	// every event but those its resets skipped on purpose.
+	Positions []int64 `json:"positions,omitempty"`
 	// OrderFinal is the sequence number each order stream must reach (its
 	// terminal event), 0 when order streams are not expected to finish.
 	OrderFinal int `json:"order_final"`
@@ -71,21 +77,23 @@ type command struct {
 
 // childReport is what a child sends back.
 type childReport struct {
-	Opened     int    `json:"opened"`
-	Failed     int    `json:"failed"`
-	FirstError string `json:"first_error,omitempty"`
-	Events     uint64 `json:"events"`     // events received, live and replayed
-	Live       uint64 `json:"live"`       // events measured for latency
-	Duplicates uint64 `json:"duplicates"` // an id not above the last one
-	Lost       uint64 `json:"lost"`       // events that should have come and did not
-	Reconnects uint64 `json:"reconnects"`
-	Finished   int    `json:"finished"` // order streams that got their terminal event and ended
-	Heartbeats uint64 `json:"heartbeats"`
-	Reached    int64  `json:"reached"`    // unix ns when every stream had what the command asked; 0: never
-	FirstLive  int64  `json:"first_live"` // unix ns
-	LastLive   int64  `json:"last_live"`
-	Latency    Hist   `json:"latency"` // of live events since the previous report
-	Resets     uint64 `json:"resets"`  // staff streams told to load the board afresh (too far behind)
+	Opened       int    `json:"opened"`
+	Failed       int    `json:"failed"`
+	FirstError   string `json:"first_error,omitempty"`
+	Events       uint64 `json:"events"`     // events received, live and replayed
+	Live         uint64 `json:"live"`       // events measured for latency
+	Duplicates   uint64 `json:"duplicates"` // an id not above the last one
+	Lost         uint64 `json:"lost"`       // events that should have come and did not
+	Reconnects   uint64 `json:"reconnects"`
+	Finished     int    `json:"finished"` // order streams that got their terminal event and ended
+	Heartbeats   uint64 `json:"heartbeats"`
+	Reached      int64  `json:"reached"`    // unix ns when every stream had what the command asked; 0: never
+	FirstLive    int64  `json:"first_live"` // unix ns
+	LastLive     int64  `json:"last_live"`
+	Latency      Hist   `json:"latency"`       // of live events since the previous report
+	Resets       uint64 `json:"resets"`        // times streams of all orders were told to load the board afresh (too far behind)
+	ResetStreams int    `json:"reset_streams"` // streams of all orders reset at least once
+	Skipped      uint64 `json:"skipped"`       // events those resets skipped on purpose (counted with Positions only)
 
 	// The answer to a liveCheck, for what happened since the mark.
 	LiveStreams int    `json:"live_streams"` // streams live again
@@ -133,6 +141,7 @@ type client struct {
 	beats     uint64
 	reconn    uint64
 	resets    uint64
+	skips     []span // staff streams: the positions each reset skipped
 
 	// What happened since the mark (the start, or the latest Mark).
 	mark     int64         // unix ns
@@ -153,6 +162,28 @@ type connection struct {
 	dialed     int64 // unix ns
 	started    int64 // the stream's first frame: a heartbeat, an event; 0 until then
 	firstEvent int64 // the first order_update; 0 until then
+}
+
+// A span is the ids after from up to to.
+type span struct{ from, to int64 }
+
+// expectedAfterResets returns how many of positions (sorted) a stream
+// of all orders that started after start must have received up to last:
+// all those in (start, last], less those in the spans its resets skipped.
+func expectedAfterResets(positions []int64, start, last int64, skips []span) (expected, skipped int64) {
+	count := func(from, to int64) int64 { // positions in (from, to]
+		if to <= from {
+			return 0
+		}
+		i, _ := slices.BinarySearch(positions, from+1)
+		j, _ := slices.BinarySearch(positions, to+1)
+		return int64(j - i)
+	}
+	expected = count(start, last)
+	for _, s := range skips {
+		skipped += count(max(s.from, start), min(s.to, last))
+	}
+	return expected - skipped, skipped
 }
 
 // idAt is an id a stream received, and when.
@@ -399,7 +430,16 @@ func (c *client) report(rep *childReport, cmd command) {
 	case c.spec.Staff:
 		// Every event in the range must have come exactly once; ids are
 		// checked to rise, so what is missing is lost.
-		rep.Lost += uint64(max(cmd.StaffExpected-c.inRange, 0))
+		expected := cmd.StaffExpected
+		if len(c.skips) > 0 {
+			rep.ResetStreams++
+			if cmd.Positions != nil {
+				var skipped int64
+				expected, skipped = expectedAfterResets(cmd.Positions, c.start, cmd.StaffLast, c.skips)
+				rep.Skipped += uint64(skipped)
+			}
+		}
+		rep.Lost += uint64(max(expected-c.inRange, 0))
 	case cmd.OrderFinal > 0:
 		if c.done.Load() {
 			rep.Finished++
@@ -647,6 +687,7 @@ func (c *client) reset(conn *connection, id int64, hasID bool) {
 	c.begin(conn, now)
 	c.resets++
 	if hasID && id > c.last.Load() {
+		c.skips = append(c.skips, span{c.last.Load(), id})
 		c.history = addHistory(c.history, id, now)
 		c.last.Store(id)
 	}

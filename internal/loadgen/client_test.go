@@ -258,3 +258,49 @@ func TestMoverRounds(t *testing.T) {
 		})
 	}
 }
+
+// A stream of all orders that was reset skipped on purpose what lay
+// between its cursor and the reset's: that is not lost, and the rest is
+// checked as for any other stream.
+func TestExpectedAfterResets(t *testing.T) {
+	t.Parallel()
+	positions := []int64{3, 4, 6, 8, 9, 12, 15}
+	cases := []struct {
+		name                   string
+		start, last            int64
+		skips                  []span
+		wantExpected, wantSkip int64
+	}{
+		{"without resets every position after the start counts", 3, 15, nil, 6, 0},
+		{"a reset skips the positions after the cursor it had, up to its own", 0, 15, []span{{4, 9}}, 4, 3},
+		{"two resets skip two spans", 0, 12, []span{{3, 4}, {8, 12}}, 3, 3},
+		{"a span beyond the check's end counts only up to it", 5, 9, []span{{6, 20}}, 1, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, skipped := expectedAfterResets(positions, c.start, c.last, c.skips)
+			if got != c.wantExpected || skipped != c.wantSkip {
+				t.Errorf("got %d expected, %d skipped; want %d, %d", got, skipped, c.wantExpected, c.wantSkip)
+			}
+		})
+	}
+}
+
+// The final report of a stream of all orders that was reset counts lost
+// only what the reset did not skip.
+func TestReportOfAResetStream(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(streamSpec{Path: "/staff/events", Staff: true}, 0, 2)
+	conn := &connection{}
+	c.read(bufio.NewReader(strings.NewReader("id: 3\ndata: {}\n\nevent: reset\nid: 7\ndata: {}\n\nid: 9\ndata: {}\n\n")), conn)
+	var rep childReport
+	c.report(&rep, command{StaffLast: 9, StaffExpected: 5, Positions: []int64{3, 5, 6, 7, 9}})
+	if rep.Lost != 0 || rep.Skipped != 3 || rep.ResetStreams != 1 || rep.Resets != 1 {
+		t.Errorf("got %d lost, %d skipped, %d reset streams, %d resets; want 0, 3, 1, 1", rep.Lost, rep.Skipped, rep.ResetStreams, rep.Resets)
+	}
+	rep = childReport{}
+	c.report(&rep, command{StaffLast: 10, StaffExpected: 6, Positions: []int64{3, 5, 6, 7, 9, 10}})
+	if rep.Lost != 1 {
+		t.Errorf("an event after the reset that never came: got %d lost, want 1", rep.Lost)
+	}
+}

@@ -97,7 +97,7 @@ Scenarios:
               streams of all orders and -order-streams streams of one order each
   page        -rate GETs per second of -page-path for -duration
   restart     open -staff-streams streams of all orders and -order-streams of one
-              order each (default 9750 and 9750) while -rate changes a second (10) move
+              order each (default 9750 and 9750) while -rate changes a second (4) move
               the watched orders, and time how long until every stream is live;
               then, for each of -restarts, stop the server (term: SIGTERM, which
               drains; kill: SIGKILL), start it again on the same port, and time
@@ -186,7 +186,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		"throughput": {10, 100, 0},
 		"latency":    {100, 1000, 500},
 		"page":       {0, 0, 1000},
-		"restart":    {9750, 9750, 10},
+		"restart":    {9750, 9750, 4},
 	}
 	d, ok := defaults[cfg.Scenario]
 	if !ok {
@@ -494,6 +494,8 @@ func total(reps []childReport) childReport {
 		t.Finished += r.Finished
 		t.Heartbeats += r.Heartbeats
 		t.Resets += r.Resets
+		t.ResetStreams += r.ResetStreams
+		t.Skipped += r.Skipped
 		t.Latency.Merge(&r.Latency)
 		t.LiveStreams += r.LiveStreams
 		t.NotLive += r.NotLive

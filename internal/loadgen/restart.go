@@ -8,6 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // This file is the restart scenario: what a web process's restart costs
@@ -155,6 +158,9 @@ func (g *gen) restart(ctx context.Context) error {
 		return err
 	}
 	cmd.OrderLast = final.OrderTargets
+	if cmd.Positions, err = positionsBetween(ctx, g.pool, start, cmd.StaffLast); err != nil {
+		return err
+	}
 	reps, err := cs.finish(cmd)
 	if err != nil {
 		return err
@@ -162,7 +168,8 @@ func (g *gen) restart(ctx context.Context) error {
 	t := total(reps)
 	g.printf("  %s", g.checkLine(t))
 	if t.Resets > 0 {
-		g.printf("  %d streams of all orders were told to load the board afresh (too far behind to replay): what they missed counts as lost", t.Resets)
+		g.printf("  %d streams of all orders were told %d times to load the board afresh, too far behind to replay (over %d events): the %d events that skipped are not counted lost",
+			t.ResetStreams, t.Resets, maxStaffReplay, t.Skipped)
 	}
 	return nil
 }
@@ -216,6 +223,26 @@ func (g *gen) restartOnce(ctx context.Context, cs *clients, how string, watched 
 	}
 	r.correct(a, b, steadyRate, g)
 	return r, nil
+}
+
+// maxStaffReplay is how far behind a stream of all orders may be and still
+// be replayed, rather than told to load the board afresh (web/events.go).
+const maxStaffReplay = 1000
+
+// positionsBetween returns the log's positions in (after, upTo], in order.
+func positionsBetween(ctx context.Context, pool *pgxpool.Pool, after, upTo int64) ([]int64, error) {
+	rows, err := pool.Query(ctx, `SELECT position FROM order_events WHERE position > $1 AND position <= $2 ORDER BY position`, after, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("read the log's positions: %w", err)
+	}
+	positions, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("read the log's positions: %w", err)
+	}
+	if positions == nil {
+		positions = []int64{}
+	}
+	return positions, nil
 }
 
 // liveTargets reads where the log and every watched order stand now: what
