@@ -90,15 +90,17 @@ func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 		if !ok {
 			cursor = 0
 		}
+		// The stream ends with the session that opened it (sessionwatch.go).
+		owner := streamOwner(r.Context())
 		if ok && head-cursor > maxStaffReplay {
 			// Positions are handed out without reuse, so head-cursor is at
 			// least the number of events missed.
-			hub.Serve(w, r, stream.AllOrdersReset(head), func(ctx context.Context) ([]orders.Event, error) {
+			hub.Serve(w, r, stream.AllOrdersReset(head).OwnedBy(owner), func(ctx context.Context) ([]orders.Event, error) {
 				return store.EventsAfter(ctx, head, replayPage)
 			})
 			return
 		}
-		hub.Serve(w, r, stream.AllOrders(cursor), func(ctx context.Context) ([]orders.Event, error) {
+		hub.Serve(w, r, stream.AllOrders(cursor).OwnedBy(owner), func(ctx context.Context) ([]orders.Event, error) {
 			var events []orders.Event
 			after := cursor
 			if !ok {
