@@ -20,7 +20,7 @@ import (
 // such a cookie without the key, and one who steals one gets one more
 // allowance, as strict as any other.
 type deviceCookies struct {
-	key []byte
+	keys func() staffKeys // of which device is the key
 	// alwaysSecure marks the cookie Secure on every response, as for the
 	// session cookie.
 	alwaysSecure bool
@@ -66,7 +66,7 @@ func (d deviceCookies) nonce(r *http.Request) (string, bool) {
 
 // sign is the signature of nonce: its HMAC-SHA256 under the device key.
 func (d deviceCookies) sign(nonce string) string {
-	m := hmac.New(sha256.New, d.key)
+	m := hmac.New(sha256.New, d.keys().device)
 	m.Write([]byte(deviceCookieName + ":" + nonce))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

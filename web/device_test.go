@@ -99,12 +99,17 @@ func TestStaffKnownBrowserSignsInWhileItsAddressIsLimited(t *testing.T) {
 	})
 }
 
+// deviceKey gives staffKeys whose device key is key.
+func deviceKey(key string) func() staffKeys {
+	return func() staffKeys { return staffKeys{device: []byte(key)} }
+}
+
 // signedElsewhere is a well-formed device cookie signed with a key that is
 // not the app's.
 func signedElsewhere(t *testing.T) *http.Cookie {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	deviceCookies{key: []byte("a key of another deployment")}.issue(rec, httptest.NewRequest(http.MethodPost, "/staff/login", nil))
+	deviceCookies{keys: deviceKey("a key of another deployment")}.issue(rec, httptest.NewRequest(http.MethodPost, "/staff/login", nil))
 	cookies := rec.Result().Cookies()
 	if len(cookies) != 1 {
 		t.Fatalf("issue set %d cookies, want 1", len(cookies))
@@ -173,7 +178,7 @@ func TestStaffDeviceCookieFollowsThePassword(t *testing.T) {
 // FuzzDeviceCookieNonce holds that only a cookie issue made is accepted,
 // whatever else a client sends.
 func FuzzDeviceCookieNonce(f *testing.F) {
-	d := deviceCookies{key: []byte("fuzz key")}
+	d := deviceCookies{keys: deviceKey("fuzz key")}
 	for _, seed := range []string{"", ".", "a.b", "AAAA.", ".sig", "a\r\nb.c", "\x00.\x00", "\xff\xfe.x", d.sign("n") + ".n", "n." + d.sign("n") + "."} {
 		f.Add(seed)
 	}

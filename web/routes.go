@@ -103,9 +103,9 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 			r.Handle("/*", handleStaffOff(log))
 			return
 		}
-		keys := staffKeysFor(cfg.Staff.Password)
-		sessions := newStaffSessions(cfg.Staff, keys.fingerprint, hub.Unavailable, log)
-		devices := deviceCookies{key: keys.device, alwaysSecure: cfg.Staff.SecureCookie}
+		keys := staffKeysOf(cfg.Staff.Password)
+		sessions := newStaffSessions(cfg.Staff, keys, hub.Unavailable, log)
+		devices := deviceCookies{keys: keys, alwaysSecure: cfg.Staff.SecureCookie}
 		check := cmp.Or(cfg.Staff.SessionCheck, defaultSessionCheck)
 		h.watch = func(ctx context.Context) { sessions.watch(ctx, hub, check) }
 		r.Use(sessions.loadAndSave)

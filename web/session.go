@@ -25,9 +25,9 @@ type staffSessions struct {
 	// alwaysSecure marks the cookie Secure on every response, for a site
 	// whose TLS ends at a proxy in front of this server.
 	alwaysSecure bool
-	// fingerprint is the current password's (see staffKeys): a session
-	// signed in with another password is not signed in.
-	fingerprint []byte
+	// keys are the current password's (see staffKeys): a session signed in
+	// with another password is not signed in.
+	keys func() staffKeys
 	// streamUnavailable answers an event stream whose session cannot be
 	// read now.
 	streamUnavailable func(http.ResponseWriter, *http.Request, error)
@@ -45,7 +45,7 @@ const (
 // configuration does not say.
 const defaultSessionLifetime = 12 * time.Hour
 
-func newStaffSessions(cfg StaffConfig, fingerprint []byte, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
+func newStaffSessions(cfg StaffConfig, keys func() staffKeys, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
 	m := scs.New()
 	m.Store = cfg.Sessions
 	if m.Store == nil {
@@ -62,7 +62,7 @@ func newStaffSessions(cfg StaffConfig, fingerprint []byte, streamUnavailable fun
 	m.Cookie.Path = "/staff"
 	m.Cookie.HttpOnly = true
 	m.Cookie.SameSite = http.SameSiteLaxMode
-	s := &staffSessions{manager: m, alwaysSecure: cfg.SecureCookie, fingerprint: fingerprint, streamUnavailable: streamUnavailable, log: log}
+	s := &staffSessions{manager: m, alwaysSecure: cfg.SecureCookie, keys: keys, streamUnavailable: streamUnavailable, log: log}
 	m.ErrorFunc = s.unavailable
 	overTLS := *m
 	overTLS.Cookie.Secure = true
@@ -89,7 +89,7 @@ func (s *staffSessions) loadAndSave(next http.Handler) http.Handler {
 // staff password: the password of now, not one it had before a restart.
 func (s *staffSessions) signedIn(ctx context.Context) bool {
 	return s.manager.GetBool(ctx, sessionStaff) &&
-		hmac.Equal(s.manager.GetBytes(ctx, sessionFingerprint), s.fingerprint)
+		hmac.Equal(s.manager.GetBytes(ctx, sessionFingerprint), s.keys().fingerprint)
 }
 
 // signIn marks the session signed in, under a new token: a token that
@@ -100,7 +100,7 @@ func (s *staffSessions) signIn(ctx context.Context) error {
 		return err
 	}
 	s.manager.Put(ctx, sessionStaff, true)
-	s.manager.Put(ctx, sessionFingerprint, s.fingerprint)
+	s.manager.Put(ctx, sessionFingerprint, s.keys().fingerprint)
 	return nil
 }
 

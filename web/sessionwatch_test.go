@@ -229,7 +229,7 @@ func TestStaffSessionsFollowThePassword(t *testing.T) {
 		if len(data) == 0 {
 			t.Fatal("the sessions table is empty; the test proves nothing")
 		}
-		keys := staffKeysFor(testStaffPassword)
+		keys := staffKeysOf(testStaffPassword)()
 		digest := sha256.Sum256([]byte(testStaffPassword))
 		for _, b := range data {
 			if bytes.Contains(b, []byte(testStaffPassword)) || bytes.Contains(b, digest[:]) || bytes.Contains(b, keys.device) {

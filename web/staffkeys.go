@@ -44,8 +44,11 @@ var staffKeysByPassword struct {
 	derive map[string]func() staffKeys
 }
 
-// staffKeysFor returns the keys of password, deriving them the first time.
-func staffKeysFor(password string) staffKeys {
+// staffKeysOf returns what gives the keys of password: they are derived on
+// its first call in the process, by the first staff request, so that a
+// process that serves none (a worker, most tests) never pays for argon2id,
+// and a web process is ready as soon as it starts.
+func staffKeysOf(password string) func() staffKeys {
 	staffKeysByPassword.Lock()
 	if staffKeysByPassword.derive == nil {
 		staffKeysByPassword.derive = make(map[string]func() staffKeys)
@@ -57,7 +60,7 @@ func staffKeysFor(password string) staffKeys {
 		staffKeysByPassword.derive[password] = derive
 	}
 	staffKeysByPassword.Unlock()
-	return derive()
+	return derive
 }
 
 // deriveStaffKeys stretches password with argon2id into one secret, and
