@@ -77,7 +77,7 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	}
 	hub := a.hub
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub.Publish, worker)
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, -1, hub.Publish, worker)
 
 	staff := StaffConfig{
 		Password:        a.password,
