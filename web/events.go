@@ -98,10 +98,12 @@ const maxStaffReplay = 1000
 // the stream starts with the current state of the newest orders.
 func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The stream ends with the session that opened it (sessionwatch.go).
+		owner := streamOwner(r.Context())
 		cursor, ok := streamCursor(r)
 		if ok {
 			if head, held := hub.RecentHead(cursor); held && head-cursor <= maxStaffReplay {
-				hub.Serve(w, r, withHops(r, stream.AllOrders(cursor)), func(ctx context.Context) ([]orders.Event, error) {
+				hub.Serve(w, r, withHops(r, stream.AllOrders(cursor).OwnedBy(owner)), func(ctx context.Context) ([]orders.Event, error) {
 					if events, _, held := hub.RecentAfter(cursor); held {
 						return events, nil
 					}
@@ -124,12 +126,12 @@ func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 		if ok && head-cursor > maxStaffReplay {
 			// Positions are handed out without reuse, so head-cursor is at
 			// least the number of events missed.
-			hub.Serve(w, r, withHops(r, stream.AllOrdersReset(head)), func(ctx context.Context) ([]orders.Event, error) {
+			hub.Serve(w, r, withHops(r, stream.AllOrdersReset(head).OwnedBy(owner)), func(ctx context.Context) ([]orders.Event, error) {
 				return store.EventsAfter(ctx, head, replayPage)
 			})
 			return
 		}
-		hub.Serve(w, r, withHops(r, stream.AllOrders(cursor)), func(ctx context.Context) ([]orders.Event, error) {
+		hub.Serve(w, r, withHops(r, stream.AllOrders(cursor).OwnedBy(owner)), func(ctx context.Context) ([]orders.Event, error) {
 			if ok {
 				return replayAfter(ctx, store, cursor, nil)
 			}
