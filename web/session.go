@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"log/slog"
@@ -22,6 +23,9 @@ type staffSessions struct {
 	// a SessionManager shares its store and its context key, so either one
 	// reads what the other loaded; only the cookie they write differs.
 	overTLS *scs.SessionManager
+	// streams and streamsOverTLS are manager and overTLS reading through a
+	// cachedStore, for the requests of staff event streams alone.
+	streams, streamsOverTLS *scs.SessionManager
 	// alwaysSecure marks the cookie Secure on every response, for a site
 	// whose TLS ends at a proxy in front of this server.
 	alwaysSecure bool
@@ -47,10 +51,12 @@ const defaultSessionLifetime = 12 * time.Hour
 
 func newStaffSessions(cfg StaffConfig, keys func() staffKeys, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
 	m := scs.New()
-	m.Store = cfg.Sessions
-	if m.Store == nil {
-		m.Store = memstore.NewWithCleanupInterval(0)
+	store := cfg.Sessions
+	if store == nil {
+		store = memstore.NewWithCleanupInterval(0)
 	}
+	cached := newCachedStore(store, cmp.Or(cfg.SessionCheck, defaultSessionCheck))
+	m.Store = cached.uncached()
 	m.Lifetime = cfg.SessionLifetime
 	if m.Lifetime <= 0 {
 		m.Lifetime = defaultSessionLifetime
@@ -67,6 +73,9 @@ func newStaffSessions(cfg StaffConfig, keys func() staffKeys, streamUnavailable 
 	overTLS := *m
 	overTLS.Cookie.Secure = true
 	s.overTLS = &overTLS
+	streams, streamsOverTLS := *m, overTLS
+	streams.Store, streamsOverTLS.Store = cached, cached
+	s.streams, s.streamsOverTLS = &streams, &streamsOverTLS
 	return s
 }
 
@@ -74,16 +83,30 @@ func newStaffSessions(cfg StaffConfig, keys func() staffKeys, streamUnavailable 
 // with a fresh cookie, if next changed it, just before the response's
 // headers go out. The cookie is Secure when the request came over TLS or
 // the configuration says TLS ends in front of us.
+//
+// A staff event stream's session is read through a cache (cachedStore), so
+// that boards reconnecting all at once after a restart cost a query per
+// session, not per board.
 func (s *staffSessions) loadAndSave(next http.Handler) http.Handler {
 	plain, secure := s.manager.LoadAndSave(next), s.overTLS.LoadAndSave(next)
+	streamPlain, streamSecure := s.streams.LoadAndSave(next), s.streamsOverTLS.LoadAndSave(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS != nil || s.alwaysSecure {
+		stream := r.Method == http.MethodGet && r.URL.Path == staffEventsPath
+		switch tls := r.TLS != nil || s.alwaysSecure; {
+		case stream && tls:
+			streamSecure.ServeHTTP(w, r)
+		case stream:
+			streamPlain.ServeHTTP(w, r)
+		case tls:
 			secure.ServeHTTP(w, r)
-			return
+		default:
+			plain.ServeHTTP(w, r)
 		}
-		plain.ServeHTTP(w, r)
 	})
 }
+
+// staffEventsPath is the address of the staff event stream.
+const staffEventsPath = "/staff/events"
 
 // signedIn reports whether the session belongs to someone who gave the
 // staff password: the password of now, not one it had before a restart.
