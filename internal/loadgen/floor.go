@@ -81,7 +81,7 @@ func runFloor(ctx context.Context, databaseURL, addr string, stderr io.Writer) e
 		fmt.Fprintf(w, "ordertracker_streams_dropped_slow_total %d\n", f.missed.Load())
 	})
 	mux.HandleFunc("POST /staff/login", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: "floor", Value: "1"})
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "floor"})
 		http.Redirect(w, r, "/staff", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /staff/events", f.attach)

@@ -203,6 +203,9 @@ func (s *server) waitReady(ctx context.Context, within time.Duration) error {
 }
 
 // login signs in as staff and returns the session cookie, "name=value".
+// sessionCookie is the name of the staff session's cookie.
+const sessionCookie = "staff_session"
+
 func (s *server) login() (string, error) {
 	if s.password == "" {
 		return "", nil
@@ -213,8 +216,9 @@ func (s *server) login() (string, error) {
 		return "", fmt.Errorf("staff sign-in: %w", err)
 	}
 	resp.Body.Close()
+	// Sign-in also sets a device cookie, for the sign-in form alone.
 	for _, c := range resp.Cookies() {
-		if c.Value != "" {
+		if c.Name == sessionCookie && c.Value != "" {
 			return c.Name + "=" + c.Value, nil
 		}
 	}
