@@ -202,10 +202,10 @@ func (s *server) waitReady(ctx context.Context, within time.Duration) error {
 	}
 }
 
-// login signs in as staff and returns the session cookie, "name=value".
 // sessionCookie is the name of the staff session's cookie.
 const sessionCookie = "staff_session"
 
+// login signs in as staff and returns the session cookie, "name=value".
 func (s *server) login() (string, error) {
 	if s.password == "" {
 		return "", nil
