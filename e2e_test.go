@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -463,8 +464,8 @@ type sseEvent struct {
 	}
 }
 
-// readEvent reads the next event, skipping retry and comment frames. It
-// returns io.EOF when the stream ends cleanly between events.
+// readEvent reads the next event, skipping retry, comment and heartbeat
+// frames. It returns io.EOF when the stream ends cleanly between events.
 func readEvent(r *bufio.Reader) (sseEvent, error) {
 	var ev sseEvent
 	fields, hasData := 0, false
@@ -478,9 +479,9 @@ func readEvent(r *bufio.Reader) (sseEvent, error) {
 		}
 		line = strings.TrimSuffix(line, "\n")
 		if line == "" {
-			if ev.Event == "" && ev.Data == "" {
-				fields, hasData = 0, false
-				continue // a retry or comment frame
+			if ev.Event == "" && ev.Data == "" || ev.Event == stream.HeartbeatEventName {
+				ev, fields, hasData = sseEvent{}, 0, false
+				continue // a retry, comment or heartbeat frame
 			}
 			if err := json.Unmarshal([]byte(ev.Data), &ev.data); err != nil {
 				return ev, fmt.Errorf("event data %q: %w", ev.Data, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/ordertracker/ordertracker/internal/nginxtest"
 	"github.com/ordertracker/ordertracker/internal/pgbouncer"
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -702,7 +703,7 @@ func (es *eventSource) read(body io.Reader, event func(sseEvent) error) error {
 		line = strings.TrimSuffix(line, "\n")
 		if line == "" {
 			es.lastID = id
-			if ev.Data != "" {
+			if ev.Data != "" && ev.Event != stream.HeartbeatEventName {
 				ev.ID = id
 				if err := json.Unmarshal([]byte(ev.Data), &ev.data); err != nil {
 					return fmt.Errorf("%w: data %q: %v", errEvent, ev.Data, err)

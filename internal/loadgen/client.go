@@ -306,17 +306,19 @@ func (c *client) connect(ctx context.Context, cfg childConfig, opened func(error
 }
 
 var (
-	fieldID   = []byte("id: ")
-	fieldData = []byte("data: ")
-	fieldAt   = []byte(`"at":"`)
-	finalTrue = []byte(`"final":true`)
+	fieldID    = []byte("id: ")
+	fieldEvent = []byte("event: ")
+	fieldData  = []byte("data: ")
+	beatName   = []byte("heartbeat")
+	fieldAt    = []byte(`"at":"`)
+	finalTrue  = []byte(`"final":true`)
 )
 
 // read parses the event stream, checking each event's id against the last.
 func (c *client) read(r *bufio.Reader) error {
 	var id int64
 	var data []byte
-	hasID := false
+	hasID, beat := false, false
 	for {
 		line, err := r.ReadSlice('\n')
 		if err != nil {
@@ -328,16 +330,19 @@ func (c *client) read(r *bufio.Reader) error {
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		switch {
 		case len(line) == 0:
-			if data != nil {
+			switch {
+			case beat:
+				c.heartbeat()
+			case data != nil:
 				if c.event(id, hasID, data) {
 					return nil
 				}
 			}
-			data, hasID = nil, false
+			data, hasID, beat = nil, false, false
 		case line[0] == ':':
-			c.mu.Lock()
-			c.beats++
-			c.mu.Unlock()
+			c.heartbeat() // a server's heartbeat before they were events
+		case bytes.HasPrefix(line, fieldEvent):
+			beat = bytes.Equal(line[len(fieldEvent):], beatName)
 		case bytes.HasPrefix(line, fieldID):
 			id, _ = strconv.ParseInt(string(line[len(fieldID):]), 10, 64)
 			hasID = true
@@ -345,6 +350,13 @@ func (c *client) read(r *bufio.Reader) error {
 			data = append(data[:0], line[len(fieldData):]...)
 		}
 	}
+}
+
+// heartbeat counts a heartbeat.
+func (c *client) heartbeat() {
+	c.mu.Lock()
+	c.beats++
+	c.mu.Unlock()
 }
 
 // event records one event and reports whether the stream is finished.

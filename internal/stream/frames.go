@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -130,6 +131,24 @@ func appendResetFrame(dst []byte, head int64) []byte {
 	frame, err := sse.AppendEvent(dst, strconv.FormatInt(head, 10), ResetEventName, []byte(`{"reason":"too far behind to replay; load the board afresh"}`))
 	if err != nil {
 		panic("encode reset: " + err.Error()) // a number and a constant are never refused
+	}
+	return frame
+}
+
+// HeartbeatEventName is the type of the event a stream sends when it starts
+// and whenever it has been quiet for the heartbeat interval. Its data says
+// the interval, so that a client can tell a stream that has gone silent
+// (a laptop that slept, a NAT that forgot the connection) from one with
+// nothing to say: {"interval_ms":15000}. It has no id, so it moves no
+// cursor; and being named, it wakes only the listeners of that name, never
+// a client's onmessage.
+const HeartbeatEventName = "heartbeat"
+
+// appendHeartbeatFrame appends a heartbeat event announcing interval.
+func appendHeartbeatFrame(dst []byte, interval time.Duration) []byte {
+	frame, err := sse.AppendEvent(dst, "", HeartbeatEventName, fmt.Appendf(nil, `{"interval_ms":%d}`, interval.Milliseconds()))
+	if err != nil {
+		panic("encode heartbeat: " + err.Error()) // a constant name is never refused
 	}
 	return frame
 }

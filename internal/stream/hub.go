@@ -14,15 +14,16 @@ package stream
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ordertracker/ordertracker/internal/sse"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -57,12 +58,16 @@ type Hub struct {
 
 	clientsMu sync.Mutex
 	clients   map[string]int // open streams by client, when MaxStreamsPerClient is set
+
+	ownersMu sync.Mutex
+	owners   map[string]int // open streams by owner (Subscription.OwnedBy)
 }
 
 // Options configure a Hub. The zero value of each field means its default.
 type Options struct {
-	// Heartbeat is how often an idle stream sends a comment, so that
-	// proxies and the browser know it is alive; zero means 15 seconds.
+	// Heartbeat is how often an idle stream sends a heartbeat event, so
+	// that proxies and the browser know it is alive; zero means 15 seconds.
+	// Every stream starts with one, which tells the client the interval.
 	Heartbeat time.Duration
 	// Retry is the reconnection delay a stream tells its browser at the
 	// start; zero means 2 seconds.
@@ -117,10 +122,11 @@ func NewHub(opts Options) *Hub {
 	h := &Hub{
 		opts:      opts,
 		log:       opts.Logger,
-		heartbeat: newPayload(sse.AppendComment(nil, "heartbeat")),
+		heartbeat: newPayload(appendHeartbeatFrame(nil, opts.Heartbeat)),
 		metrics:   newMetrics(),
 		reclaim:   newReclaimer(opts.Logger),
 		clients:   make(map[string]int),
+		owners:    make(map[string]int),
 	}
 	if h.opts.ClientKey == nil {
 		h.opts.ClientKey = peerAddr
@@ -233,7 +239,12 @@ func (h *Hub) subscribe(sub Subscription, client string) (*stream, refusal) {
 		h.release(client)
 		return nil, refusedBusy
 	}
-	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client}
+	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client, owner: sub.owner}
+	if s.owner != "" {
+		h.ownersMu.Lock()
+		h.owners[s.owner]++
+		h.ownersMu.Unlock()
+	}
 	s.shard = h.shards[int(h.next.Add(1))%len(h.shards)]
 	s.shard.post(job{op: opAdd, stream: s})
 	return s, ""
@@ -280,6 +291,15 @@ func peerAddr(r *http.Request) string {
 // ended counts a stream out.
 func (h *Hub) ended(s *stream) {
 	h.release(s.client)
+	if s.owner != "" {
+		h.ownersMu.Lock()
+		if h.owners[s.owner] <= 1 {
+			delete(h.owners, s.owner)
+		} else {
+			h.owners[s.owner]--
+		}
+		h.ownersMu.Unlock()
+	}
 	h.metrics.duration.Observe(time.Since(s.opened).Seconds())
 	if h.open.Add(-1) == 0 {
 		h.drainMu.Lock()
@@ -288,6 +308,28 @@ func (h *Hub) ended(s *stream) {
 			h.idle = nil
 		}
 		h.drainMu.Unlock()
+	}
+}
+
+// Owners lists the owners (Subscription.OwnedBy) of the streams open now,
+// each once, in no particular order.
+func (h *Hub) Owners() []string {
+	h.ownersMu.Lock()
+	defer h.ownersMu.Unlock()
+	return slices.Collect(maps.Keys(h.owners))
+}
+
+// EndOwner ends every open stream of owner, cleanly, as soon as each
+// shard's writer gets to it: for a staff session that has ended, whose
+// streams must not deliver another event. A client that reconnects is
+// answered by its handler, which no longer lets it in. A stream that
+// subscribes after EndOwner is not affected.
+func (h *Hub) EndOwner(owner string) {
+	if owner == "" {
+		return
+	}
+	for _, sh := range h.shards {
+		sh.post(job{op: opEndOwner, owner: owner})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +72,7 @@ func (l *testLog) after(p int64, keep func(orders.Event) bool) []orders.Event {
 
 // testServer serves the hub's three kinds of stream from a testLog:
 //
-//	/all?after=P              every order after position P
+//	/all?after=P&owner=O      every order after position P, owned by O if given
 //	/reset?head=P             every order after a reset to position P
 //	/one/TOKEN?after=S        one order after its sequence number S, or Last-Event-ID (none: its current state)
 //	/some?orders=A,B&after=S1.S2
@@ -95,7 +96,11 @@ func newTestServer(t *testing.T, transport string, opts Options) *testServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /all", func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-		ts.hub.Serve(w, r, AllOrders(after), ts.replay(func() []orders.Event {
+		sub := AllOrders(after)
+		if owner := r.URL.Query().Get("owner"); owner != "" {
+			sub = sub.OwnedBy(owner)
+		}
+		ts.hub.Serve(w, r, sub, ts.replay(func() []orders.Event {
 			return ts.log.after(after, func(orders.Event) bool { return true })
 		}))
 	})
@@ -238,7 +243,7 @@ func (c *client) next(t *testing.T) ssetest.Event {
 	}
 	done := make(chan result, 1)
 	go func() {
-		ev, err := c.r.NextEvent()
+		ev, err := nextEvent(c.r)
 		done <- result{ev, err}
 	}()
 	select {
@@ -254,6 +259,16 @@ func (c *client) next(t *testing.T) ssetest.Event {
 	return ssetest.Event{}
 }
 
+// nextEvent reads the next event that is not a heartbeat.
+func nextEvent(r *ssetest.Reader) (ssetest.Event, error) {
+	for {
+		ev, err := r.NextEvent()
+		if err != nil || ev.Type != HeartbeatEventName {
+			return ev, err
+		}
+	}
+}
+
 // end reads to the end of the stream and returns the events on the way.
 func (c *client) end(t *testing.T) []ssetest.Event {
 	t.Helper()
@@ -261,7 +276,7 @@ func (c *client) end(t *testing.T) []ssetest.Event {
 	done := make(chan error, 1)
 	go func() {
 		for {
-			ev, err := c.r.NextEvent()
+			ev, err := nextEvent(c.r)
 			if err != nil {
 				done <- err
 				return
@@ -439,13 +454,15 @@ func TestHeartbeatsKeepAnIdleStreamAlive(t *testing.T) {
 			t.Parallel()
 			ts := newTestServer(t, transport, Options{Heartbeat: 20 * time.Millisecond})
 			c := ts.open(t, "/all")
-			for range 3 {
+			// The first comes at once, and each says the interval, so that
+			// a client knows when silence means a dead connection.
+			for range 4 {
 				f, err := c.r.Next()
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !f.IsComment || f.Comment != "heartbeat" {
-					t.Fatalf("got %+v, want a heartbeat", f)
+				if f.IsComment || f.Event != (ssetest.Event{Type: HeartbeatEventName, Data: `{"interval_ms":20}`}) {
+					t.Fatalf("got %+v, want a heartbeat event saying the interval, without an id", f)
 				}
 			}
 		})
@@ -647,6 +664,40 @@ func TestAClientTooFarBehindIsToldToResetAndGoesOnFromTheHead(t *testing.T) {
 			if ev := c.next(t); decode(t, ev).Position != 6 {
 				t.Fatalf("after the reset: %+v, want position 6", ev)
 			}
+		})
+	}
+}
+
+func TestEndOwnerEndsThatOwnersStreamsAndNoOthers(t *testing.T) {
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, transport, Options{})
+			ts.publish("A", orders.Received)
+			ada := []*client{ts.open(t, "/all?owner=ada"), ts.open(t, "/all?owner=ada")}
+			bob, nobody := ts.open(t, "/all?owner=bob"), ts.open(t, "/all")
+			for _, c := range append(ada, bob, nobody) {
+				c.next(t)
+			}
+			owners := ts.hub.Owners()
+			slices.Sort(owners)
+			if want := []string{"ada", "bob"}; !slices.Equal(owners, want) {
+				t.Fatalf("Owners() = %q, want %q", owners, want)
+			}
+
+			ts.hub.EndOwner("ada")
+			for _, c := range ada {
+				if events := c.end(t); len(events) != 0 {
+					t.Errorf("got %d events after EndOwner, want the stream to end at once", len(events))
+				}
+			}
+			ts.publish("A", orders.Cooking)
+			for _, c := range []*client{bob, nobody} {
+				if got := decode(t, c.next(t)); got.Status != orders.Cooking {
+					t.Errorf("a stream of another owner got %s, want cooking", got.Status)
+				}
+			}
+			waitFor(t, "only bob owns a stream", func() bool { return slices.Equal(ts.hub.Owners(), []string{"bob"}) })
 		})
 	}
 }

@@ -58,7 +58,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription, re
 		w.Header().Set("Connection", "close")
 	}
 	writeHeader(w, rc)
-	out := append(sse.AppendRetry(nil, h.opts.Retry), body...)
+	out := append(sse.AppendRetry(nil, h.opts.Retry), h.heartbeat.frames()...)
+	out = append(out, body...)
 	err = writeAndFlush(w, rc, out, h.opts.WriteTimeout)
 	h.metrics.sent.Add(float64(frames))
 	if err != nil || s.cursor.finished() || ctx.Err() != nil {

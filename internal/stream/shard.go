@@ -33,6 +33,7 @@ type shard struct {
 type job struct {
 	op     op
 	stream *stream       // opAdd, opHandOver, opEnd
+	owner  string        // opEndOwner
 	out    transport     // opHandOver
 	batch  *published    // opPublish
 	why    ending        // opEnd
@@ -47,6 +48,7 @@ const (
 	opHandOver               // a stream's replay is out: write what it held, then everything
 	opEnd                    // end a stream
 	opDrain                  // end every stream, spread over a time
+	opEndOwner               // end every stream of an owner
 )
 
 // post queues work for the writer and starts the writer if it is not
@@ -143,6 +145,12 @@ func (sh *shard) do(j *job) {
 		sh.end(j.stream, j.why)
 	case opDrain:
 		sh.startDrain(j.spread)
+	case opEndOwner:
+		for _, s := range sh.streams {
+			if s.owner == j.owner {
+				sh.end(s, endOwner)
+			}
+		}
 	}
 }
 
@@ -185,7 +193,10 @@ func (sh *shard) hold(s *stream, batch []*delivery) {
 func (sh *shard) handOver(s *stream, out transport) {
 	s.out = out
 	if s.ending != 0 {
-		out.close(false) // it has been let go already
+		// It has been let go already: by its handler, or by EndOwner
+		// while it replayed, which ends it as cleanly as it would have
+		// ended live.
+		out.close(s.ending.clean())
 		return
 	}
 	s.nextBeat = sh.now.Add(sh.hub.opts.Heartbeat)
@@ -355,8 +366,8 @@ func (sh *shard) write(s *stream, p payload, noticed time.Time) bool {
 	return true
 }
 
-// heartbeats sends a comment to every live stream that has been quiet for
-// the heartbeat interval. A client that has gone is found here too: the
+// heartbeats sends a heartbeat event to every live stream that has been
+// quiet for the heartbeat interval. A client that has gone is found here too: the
 // write fails.
 func (sh *shard) heartbeats() {
 	for _, s := range sh.streams {

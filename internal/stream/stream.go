@@ -12,6 +12,7 @@ type stream struct {
 	shard  *shard
 	opened time.Time
 	client string // who opened it, for MaxStreamsPerClient
+	owner  string // whose it is, for EndOwner; "" for nobody's
 
 	// cursor belongs to the stream's handler until the hand-over, and to
 	// the shard's writer from then on.
@@ -46,11 +47,12 @@ const (
 	endGone                        // the client left, or its connection failed
 	endSlow                        // the client fell behind
 	endCancelled                   // its handler gave up before the hand-over
+	endOwner                       // its owner's right to it ended (EndOwner): it ends cleanly
 )
 
 // clean reports whether a stream that ends this way ends its response
 // cleanly, after what it has queued is written.
-func (e ending) clean() bool { return e == endFinished || e == endDrained }
+func (e ending) clean() bool { return e == endFinished || e == endDrained || e == endOwner }
 
 // frame is the frame of d for this stream, whose cursor is already past it.
 func (s *stream) frame(d *delivery) []byte {

@@ -16,6 +16,7 @@ type Subscription struct {
 	after  int64    // AllOrders: a position; OneOrder: a sequence number, -1 for none
 	tokens []string // OneOrder: one; SomeOrders: in the client's order
 	given  []string // SomeOrders: each order's cursor as the client gave it, "" for none
+	owner  string   // OwnedBy
 }
 
 type kind uint8
@@ -61,6 +62,14 @@ func OneOrder(token string, after int) Subscription {
 // already ended.
 func SomeOrders(tokens, cursors []string) Subscription {
 	return Subscription{kind: someOrders, tokens: tokens, given: cursors}
+}
+
+// OwnedBy returns the subscription with an owner: a key, such as a staff
+// session's token, under which Hub.EndOwner ends the stream while it is
+// open.
+func (s Subscription) OwnedBy(owner string) Subscription {
+	s.owner = owner
+	return s
 }
 
 // A cursor is where a stream is: what it has sent, or what its client had
