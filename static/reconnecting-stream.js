@@ -166,7 +166,10 @@
 					// not the heartbeat we know: it still proves the stream alive
 				}
 				if (Number.isFinite(ms) && ms > 0) {
-					this.interval = ms;
+					if (ms !== this.interval) {
+						this.interval = ms;
+						this.armWatchdog(); // it was waiting by the old interval
+					}
 					if (this.opts.onheartbeat) this.opts.onheartbeat(ms);
 				}
 			});

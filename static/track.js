@@ -217,6 +217,10 @@
 		return String(Math.round(ms / 100) / 10) + ' s';
 	}
 
+	function inSeconds(ms) {
+		return ms < 1000 ? 'in under a second' : 'in ' + seconds(ms);
+	}
+
 	function showLastID(id, url) {
 		if (id) {
 			ui.hoodLastID.textContent = id;
@@ -271,7 +275,7 @@
 							(ui.hoodLastID.textContent || '(none)') + '.');
 					} else if (info.why === 'gave-up' && info.until) {
 						note('The answer was not an event stream (a proxy\u2019s 502 during a deploy, a captive portal\u2019s page), ' +
-							'and on that EventSource gives up for good. The page opens a new stream in ' + seconds(info.until - Date.now()) +
+							'and on that EventSource gives up for good. The page opens a new stream ' + inSeconds(info.until - Date.now()) +
 							', from the last id seen. Each failure in a row waits up to twice as long, at most 30 s, at a random point, ' +
 							'so that browsers do not all come back at once.');
 					}

@@ -33,6 +33,7 @@ type staffApp struct {
 	fixtures
 	server *httptest.Server
 	conns  *cuttable
+	hub    *stream.Hub
 	// startWorker starts a worker that moves orders on after browserStage
 	// in each stage (once).
 	startWorker func()
@@ -53,6 +54,7 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	}
 	a := &staffApp{fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})}}
 	hub := stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet})
+	a.hub = hub
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
 	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub.Publish, worker)
 
