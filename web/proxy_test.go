@@ -138,11 +138,11 @@ func (p *flakyProxy) follow(ctx context.Context, body io.ReadCloser) *proxiedStr
 // A proxiedStream is the body of an event stream on its way through the
 // proxy.
 type proxiedStream struct {
-	body    io.ReadCloser
-	ctx     context.Context // the request's: done when the browser goes
-	proxy   *flakyProxy
-	stalled chan struct{} // closed by stall
-	broken  chan struct{} // closed by breakOff
+	body      io.ReadCloser
+	ctx       context.Context // the request's: done when the browser goes
+	proxy     *flakyProxy
+	stalled   chan struct{} // closed by stall
+	broken    chan struct{} // closed by breakOff
 	breakOnce sync.Once
 	stallOnce sync.Once
 }
