@@ -48,6 +48,8 @@ type config struct {
 	probeInterval     time.Duration      // LISTENER_PROBE_INTERVAL
 	probeTimeout      time.Duration      // LISTENER_PROBE_TIMEOUT
 	metricsAddr       string             // METRICS_ADDR
+	window            int                // REPLAY_WINDOW
+	windowAge         time.Duration      // REPLAY_WINDOW_AGE
 }
 
 // envVars lists every variable the program reads.
@@ -58,6 +60,7 @@ var envVars = []string{
 	"TRUSTED_PROXIES", "ORDER_LIMIT", "MAX_CONNS", "MAX_CONNS_PER_CLIENT",
 	"DRAIN_TIMEOUT", "TLS_CERT_FILE", "TLS_KEY_FILE", "MAX_STREAMS_PER_CLIENT",
 	"DATABASE_DIRECT_URL", "LISTENER_PROBE_INTERVAL", "LISTENER_PROBE_TIMEOUT", "METRICS_ADDR",
+	"REPLAY_WINDOW", "REPLAY_WINDOW_AGE",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -84,6 +87,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		probeInterval:     30 * time.Second,
 		probeTimeout:      5 * time.Second,
 		metricsAddr:       getenv("METRICS_ADDR"),
+		window:            20000,
+		windowAge:         10 * time.Minute,
 	}
 	var errs []error
 	bad := func(name, value, why string) {
@@ -121,6 +126,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("DRAIN_TIMEOUT", v, "want a duration such as 5s, or 0 to end every stream at once")
 		}
 		c.drain = dur
+	}
+	if v := getenv("REPLAY_WINDOW"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad("REPLAY_WINDOW", v, "want a whole number of events, or 0 to replay every resume from the database")
+		}
+		c.window = n
+	}
+	if v := getenv("REPLAY_WINDOW_AGE"); v != "" {
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < 0 {
+			bad("REPLAY_WINDOW_AGE", v, "want a duration such as 10m, or 0 to keep events for as long as REPLAY_WINDOW has room")
+		}
+		c.windowAge = dur
 	}
 	if v := getenv("MAX_STREAMS_PER_CLIENT"); v != "" {
 		n, err := strconv.Atoi(v)

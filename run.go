@@ -101,8 +101,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			MaxStreams:          cfg.maxStreams,
 			MaxStreamsPerClient: cfg.perClient,
 			ClientKey:           clientaddr.Key,
+			Window:              cfg.window,
+			WindowAge:           cfg.windowAge,
 			Logger:              log,
 		})
+		hub.PublishFrom(head)
 		listener.Handle(hub.Publish)
 		staff := staffConfig(cfg, stdout)
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)

@@ -215,6 +215,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{"malformed stage durations", nil, map[string]string{"STAGE_DURATIONS": "received=soon"}, `STAGE_DURATIONS="received=soon"`},
 		{"an unknown stage", nil, map[string]string{"STAGE_DURATIONS": "baking=1s"}, "unknown stage"},
 		{"a bad heartbeat", nil, map[string]string{"HEARTBEAT_INTERVAL": "often"}, "HEARTBEAT_INTERVAL"},
+		{"a bad replay window", nil, map[string]string{"REPLAY_WINDOW": "-1"}, "REPLAY_WINDOW"},
 		{"a bad log format", nil, map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{"a probe timeout as long as its interval", nil, map[string]string{"LISTENER_PROBE_INTERVAL": "5s", "LISTENER_PROBE_TIMEOUT": "5s"}, "LISTENER_PROBE_TIMEOUT"},
 		{"a bad probe interval", nil, map[string]string{"LISTENER_PROBE_INTERVAL": "-1s"}, "LISTENER_PROBE_INTERVAL"},

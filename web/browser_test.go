@@ -85,7 +85,7 @@ func newBrowserAppWith(t *testing.T, opts browserAppOptions) *browserApp {
 		hub: stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Heartbeat: opts.heartbeat, Logger: quiet}),
 	}
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	_, a.startWorker = runListener(t, pool.Config().ConnConfig, a.hub.Publish, worker)
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, -1, a.hub.Publish, worker)
 
 	handler := NewHandler(a.store, a.hub, nil, Config{}, quiet)
 	a.server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -13,8 +13,14 @@ import (
 )
 
 // The event stream handlers only check who may see what, read the client's
-// cursor and say what to replay from the log; the hub (internal/stream)
-// does the rest, the same way for every stream.
+// cursor and say what to replay; the hub (internal/stream) does the rest,
+// the same way for every stream.
+//
+// A replay is read from the hub's window of recent events when it holds
+// all of it, and from the log otherwise. A client that reconnects is
+// usually a few events behind, so after a restart, when every client of
+// the old process comes back at once, the window serves them and the
+// database hardly notices.
 
 // orderEvents is what a customer's stream reads.
 type orderEvents interface {
@@ -27,28 +33,42 @@ type orderEvents interface {
 // cursor the stream starts with the order's current state.
 func handleOrderEvents(store orderEvents, hub *stream.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		order, err := store.Get(r.Context(), chi.URLParam(r, "token"))
-		if errors.Is(err, orders.ErrNotFound) {
-			http.NotFound(w, r)
-			return
-		}
-		if err != nil {
-			hub.Unavailable(w, r, err)
-			return
-		}
+		token := chi.URLParam(r, "token")
 		cursor, ok := streamCursor(r)
-		if !ok || cursor > int64(order.Seq) {
+		// The window's latest event of the order proves the order exists
+		// and says how far it has gone, unless the client is further on
+		// than this process has heard (another process was quicker).
+		var id int64
+		var seq int
+		if latest, held := hub.RecentOrder(token); held && (!ok || cursor <= int64(latest.Seq)) {
+			id, seq = latest.OrderID, latest.Seq
+		} else {
+			order, err := store.Get(r.Context(), token)
+			if errors.Is(err, orders.ErrNotFound) {
+				http.NotFound(w, r)
+				return
+			}
+			if err != nil {
+				hub.Unavailable(w, r, err)
+				return
+			}
+			token, id, seq = order.Token, order.ID, order.Seq
+		}
+		if !ok || cursor > int64(seq) {
 			cursor = -1 // none, or one from another world: start from the current state
 		}
 		// The replay holds the order's latest event even when the client
 		// has it: that is how the stream sees that the client has seen
 		// the end (and answers 204, which stops EventSource).
-		after := min(int(cursor), order.Seq-1)
+		after := min(int(cursor), seq-1)
 		if cursor < 0 {
-			after = order.Seq - 1
+			after = seq - 1
 		}
-		hub.Serve(w, r, stream.OneOrder(order.Token, int(cursor)), func(ctx context.Context) ([]orders.Event, error) {
-			return store.Events(ctx, order.ID, after)
+		hub.Serve(w, r, stream.OneOrder(token, int(cursor)), func(ctx context.Context) ([]orders.Event, error) {
+			if events, held := hub.RecentOrderAfter(token, after); held {
+				return events, nil
+			}
+			return store.Events(ctx, id, after)
 		})
 	})
 }
@@ -78,12 +98,23 @@ const maxStaffReplay = 1000
 // the stream starts with the current state of the newest orders.
 func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cursor, ok := streamCursor(r)
+		if ok {
+			if head, held := hub.RecentHead(cursor); held && head-cursor <= maxStaffReplay {
+				hub.Serve(w, r, stream.AllOrders(cursor), func(ctx context.Context) ([]orders.Event, error) {
+					if events, _, held := hub.RecentAfter(cursor); held {
+						return events, nil
+					}
+					return replayAfter(ctx, store, cursor, nil)
+				})
+				return
+			}
+		}
 		head, err := store.Head(r.Context())
 		if err != nil {
 			hub.Unavailable(w, r, err)
 			return
 		}
-		cursor, ok := streamCursor(r)
 		if cursor > head {
 			ok = false // a cursor from another world
 		}
@@ -99,34 +130,39 @@ func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 			return
 		}
 		hub.Serve(w, r, stream.AllOrders(cursor), func(ctx context.Context) ([]orders.Event, error) {
-			var events []orders.Event
-			after := cursor
-			if !ok {
-				// The latest event of each of the newest orders, in position
-				// order: every later event has a higher position than all of
-				// them, so replaying after the last one misses nothing.
-				snapshot, err := store.Latest(ctx, snapshotSize)
-				if err != nil {
-					return nil, err
-				}
-				events, after = snapshot, head
-				if len(snapshot) > 0 {
-					after = snapshot[len(snapshot)-1].Position
-				}
+			if ok {
+				return replayAfter(ctx, store, cursor, nil)
 			}
-			for {
-				page, err := store.EventsAfter(ctx, after, replayPage)
-				if err != nil {
-					return nil, err
-				}
-				events = append(events, page...)
-				if len(page) < replayPage {
-					return events, nil
-				}
-				after = page[len(page)-1].Position
+			// The latest event of each of the newest orders, in position
+			// order: every later event has a higher position than all of
+			// them, so replaying after the last one misses nothing.
+			snapshot, err := store.Latest(ctx, snapshotSize)
+			if err != nil {
+				return nil, err
 			}
+			after := head
+			if len(snapshot) > 0 {
+				after = snapshot[len(snapshot)-1].Position
+			}
+			return replayAfter(ctx, store, after, snapshot)
 		})
 	})
+}
+
+// replayAfter appends to events every event of the log after position
+// after, read a page at a time.
+func replayAfter(ctx context.Context, store staffEvents, after int64, events []orders.Event) ([]orders.Event, error) {
+	for {
+		page, err := store.EventsAfter(ctx, after, replayPage)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, page...)
+		if len(page) < replayPage {
+			return events, nil
+		}
+		after = page[len(page)-1].Position
+	}
 }
 
 // streamCursor reads the client's cursor: the Last-Event-ID header that

@@ -43,6 +43,9 @@ type liveApp struct {
 }
 
 type appOptions struct {
+	// window is the hub's replay window (stream.Options.Window); zero
+	// reads every replay from the log.
+	window       int
 	maxStreams   int
 	heartbeat    time.Duration
 	listenConfig func(*pgx.ConnConfig)
@@ -54,13 +57,23 @@ func newLiveApp(t *testing.T, opts appOptions) *liveApp {
 	pool := pgtest.NewPool(t)
 	a := &liveApp{
 		fixtures: fixtures{orders.NewStore(pool, orders.Options{})},
-		hub:      stream.NewHub(stream.Options{MaxStreams: opts.maxStreams, Heartbeat: opts.heartbeat, Retry: 1500 * time.Millisecond, Logger: quiet}),
+		hub: stream.NewHub(stream.Options{
+			MaxStreams: opts.maxStreams, Heartbeat: opts.heartbeat, Retry: 1500 * time.Millisecond,
+			Window: opts.window, Logger: quiet,
+		}),
 	}
+	// As a web process starts: the listener hands on, and the window
+	// covers, every event after the head read before anything is served.
+	head, err := a.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.hub.PublishFrom(head)
 	config := pool.Config().ConnConfig.Copy()
 	if opts.listenConfig != nil {
 		opts.listenConfig(config)
 	}
-	a.listener, _ = runListener(t, config, func(events []orders.Event) {
+	a.listener, _ = runListener(t, config, head, func(events []orders.Event) {
 		a.hub.Publish(events)
 		a.published.Add(int64(len(events)))
 	}, nil)
@@ -80,6 +93,69 @@ func newLiveApp(t *testing.T, opts appOptions) *liveApp {
 	// Streams handed over from net/http are the hub's to end.
 	t.Cleanup(func() { a.hub.Drain(context.Background(), 0) })
 	return a
+}
+
+// replayWindows are the two places a stream's replay can come from: the
+// hub's window of recent events (the size a web process has by default),
+// and the log alone. The tests of exactly-once delivery run with both.
+var replayWindows = []struct {
+	name string
+	size int
+}{
+	{"replayed from the window", 20000},
+	{"replayed from the log", 0},
+}
+
+// eachWindow runs test once with each of replayWindows, in parallel.
+func eachWindow(t *testing.T, test func(t *testing.T, window int)) {
+	for _, w := range replayWindows {
+		t.Run(w.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, w.size)
+		})
+	}
+}
+
+// settle waits until the hub has published every event in the log, so that
+// what a stream replays next can come from the window.
+func (a *liveApp) settle(t *testing.T) {
+	t.Helper()
+	var n int64
+	if err := a.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM order_events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the hub has published every event", func() bool { return a.published.Load() >= n })
+}
+
+// checkReplays checks where the streams' replays came from: some from
+// memory when the app has a window, else none.
+func (a *liveApp) checkReplays(t *testing.T, window int) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.hub.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromMemory := 0.0
+	for _, f := range families {
+		if f.GetName() != "ordertracker_stream_replays_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "from" && l.GetValue() == "memory" {
+					fromMemory += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	switch {
+	case window > 0 && fromMemory == 0:
+		t.Error("no replay came from the window: the test proves nothing about it")
+	case window == 0 && fromMemory > 0:
+		t.Errorf("%v replays came from a window of size 0", fromMemory)
+	}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -311,97 +387,109 @@ func TestOrderStreamHeadersAndSnapshot(t *testing.T) {
 
 func TestOrderStreamResumesFromEveryCursor(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	o := a.create(t, "Ada")
-	a.deliver(t, o, orders.Received) // 4 events: received, cooking, out for delivery, delivered
-	for cursor := 0; cursor <= 3; cursor++ {
-		for _, how := range []string{"Last-Event-ID", "since"} {
-			t.Run(fmt.Sprintf("after %d by %s", cursor, how), func(t *testing.T) {
-				var c *client
-				if how == "since" {
-					c = a.open(t, eventsPath(o)+"?since="+strconv.Itoa(cursor), "")
-				} else {
-					c = a.open(t, eventsPath(o), strconv.Itoa(cursor))
-				}
-				got := seqs(t, c.waitEnd(t))
-				var want []int
-				for s := cursor + 1; s <= 4; s++ {
-					want = append(want, s)
-				}
-				if fmt.Sprint(got) != fmt.Sprint(want) {
-					t.Errorf("got seqs %v, want %v, then the end", got, want)
-				}
-			})
-		}
-	}
-	t.Run("after the terminal event the answer is 204", func(t *testing.T) {
-		for _, c := range []*client{a.open(t, eventsPath(o), "4"), a.open(t, eventsPath(o)+"?since=4", "")} {
-			if c.resp.StatusCode != http.StatusNoContent {
-				t.Errorf("status %d, want 204", c.resp.StatusCode)
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		o := a.create(t, "Ada")
+		a.deliver(t, o, orders.Received) // 4 events: received, cooking, out for delivery, delivered
+		a.settle(t)
+		for cursor := 0; cursor <= 3; cursor++ {
+			for _, how := range []string{"Last-Event-ID", "since"} {
+				t.Run(fmt.Sprintf("after %d by %s", cursor, how), func(t *testing.T) {
+					var c *client
+					if how == "since" {
+						c = a.open(t, eventsPath(o)+"?since="+strconv.Itoa(cursor), "")
+					} else {
+						c = a.open(t, eventsPath(o), strconv.Itoa(cursor))
+					}
+					got := seqs(t, c.waitEnd(t))
+					var want []int
+					for s := cursor + 1; s <= 4; s++ {
+						want = append(want, s)
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Errorf("got seqs %v, want %v, then the end", got, want)
+					}
+				})
 			}
 		}
-	})
-	t.Run("Last-Event-ID wins over since", func(t *testing.T) {
-		c := a.open(t, eventsPath(o)+"?since=1", "3")
-		if got := seqs(t, c.waitEnd(t)); fmt.Sprint(got) != "[4]" {
-			t.Errorf("got seqs %v, want [4]", got)
-		}
+		t.Run("after the terminal event the answer is 204", func(t *testing.T) {
+			for _, c := range []*client{a.open(t, eventsPath(o), "4"), a.open(t, eventsPath(o)+"?since=4", "")} {
+				if c.resp.StatusCode != http.StatusNoContent {
+					t.Errorf("status %d, want 204", c.resp.StatusCode)
+				}
+			}
+		})
+		t.Run("Last-Event-ID wins over since", func(t *testing.T) {
+			c := a.open(t, eventsPath(o)+"?since=1", "3")
+			if got := seqs(t, c.waitEnd(t)); fmt.Sprint(got) != "[4]" {
+				t.Errorf("got seqs %v, want [4]", got)
+			}
+		})
+		a.checkReplays(t, window)
 	})
 }
 
 func TestOrderStreamTreatsABadCursorAsAbsent(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	o := a.create(t, "Ada")
-	a.advance(t, o, orders.Received)
-	for _, cursor := range []string{"abc", "-1", "3", "99999999999999999999999", "1.5", "0x2", " 1"} {
-		t.Run(strconv.Quote(cursor), func(t *testing.T) {
-			c := a.open(t, eventsPath(o), cursor)
-			if c.resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d, want 200", c.resp.StatusCode)
-			}
-			if got := seqs(t, c.waitEvents(t, 1)); got[0] != 2 {
-				t.Errorf("first event seq %d, want the snapshot, 2", got[0])
-			}
-		})
-	}
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		o := a.create(t, "Ada")
+		a.advance(t, o, orders.Received)
+		a.settle(t)
+		for _, cursor := range []string{"abc", "-1", "3", "99999999999999999999999", "1.5", "0x2", " 1"} {
+			t.Run(strconv.Quote(cursor), func(t *testing.T) {
+				c := a.open(t, eventsPath(o), cursor)
+				if c.resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d, want 200", c.resp.StatusCode)
+				}
+				if got := seqs(t, c.waitEvents(t, 1)); got[0] != 2 {
+					t.Errorf("first event seq %d, want the snapshot, 2", got[0])
+				}
+			})
+		}
+		a.checkReplays(t, window)
+	})
 }
 
 func TestOrderStreamOfAnUnknownOrderIs404(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	for _, token := range []string{orders.NewToken(), "nope", strings.Repeat("A", 26)} {
-		c := a.open(t, "/orders/"+token+"/events", "")
-		if c.resp.StatusCode != http.StatusNotFound {
-			t.Errorf("%s: status %d, want 404", token, c.resp.StatusCode)
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		for _, token := range []string{orders.NewToken(), "nope", strings.Repeat("A", 26)} {
+			c := a.open(t, "/orders/"+token+"/events", "")
+			if c.resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s: status %d, want 404", token, c.resp.StatusCode)
+			}
 		}
-	}
+	})
 }
 
 func TestOrderStreamEndsAfterTheTerminalEvent(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	o := a.create(t, "Ada")
-	c := a.open(t, eventsPath(o), "")
-	c.waitEvents(t, 1)
-	a.deliver(t, o, orders.Received)
-	events := c.waitEnd(t)
-	if got := seqs(t, events); fmt.Sprint(got) != "[1 2 3 4]" {
-		t.Errorf("got seqs %v, want [1 2 3 4]", got)
-	}
-	if u := decode(t, events[3]); !u.Final || u.Status != orders.Delivered {
-		t.Errorf("last event %+v, want final delivered", u)
-	}
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		o := a.create(t, "Ada")
+		c := a.open(t, eventsPath(o), "")
+		c.waitEvents(t, 1)
+		a.deliver(t, o, orders.Received)
+		events := c.waitEnd(t)
+		if got := seqs(t, events); fmt.Sprint(got) != "[1 2 3 4]" {
+			t.Errorf("got seqs %v, want [1 2 3 4]", got)
+		}
+		if u := decode(t, events[3]); !u.Final || u.Status != orders.Delivered {
+			t.Errorf("last event %+v, want final delivered", u)
+		}
 
-	cancelled := a.create(t, "Bo")
-	c = a.open(t, eventsPath(cancelled), "")
-	c.waitEvents(t, 1)
-	if _, err := a.store.Cancel(context.Background(), cancelled.Token, orders.ByStaff); err != nil {
-		t.Fatal(err)
-	}
-	if got := seqs(t, c.waitEnd(t)); fmt.Sprint(got) != "[1 2]" {
-		t.Errorf("cancelled: got seqs %v, want [1 2]", got)
-	}
+		cancelled := a.create(t, "Bo")
+		c = a.open(t, eventsPath(cancelled), "")
+		c.waitEvents(t, 1)
+		if _, err := a.store.Cancel(context.Background(), cancelled.Token, orders.ByStaff); err != nil {
+			t.Fatal(err)
+		}
+		if got := seqs(t, c.waitEnd(t)); fmt.Sprint(got) != "[1 2]" {
+			t.Errorf("cancelled: got seqs %v, want [1 2]", got)
+		}
+	})
 }
 
 // hookedStore runs before just before the stream reads the log, after it
@@ -496,41 +584,43 @@ func TestAnEventBetweenSubscribeAndReplayArrivesOnce(t *testing.T) {
 // four events, in order, and ends.
 func TestManyStreamsGetExactlyTheirOwnEvents(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	ctx := context.Background()
-	var all []orders.Order
-	for i := range 250 {
-		all = append(all, a.create(t, fmt.Sprintf("Customer %d", i)))
-	}
-	watched := all[:100]
-	streams := make([]*client, len(watched))
-	for i, o := range watched {
-		streams[i] = a.open(t, eventsPath(o), "")
-		streams[i].waitEvents(t, 1)
-	}
-	var wg sync.WaitGroup
-	for _, o := range all {
-		wg.Go(func() {
-			for from := orders.Received; from != orders.Delivered; from, _ = from.Next() {
-				if _, err := a.store.Advance(ctx, o.Token, from, orders.ByWorker); err != nil {
-					t.Error(err)
-					return
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		ctx := context.Background()
+		var all []orders.Order
+		for i := range 250 {
+			all = append(all, a.create(t, fmt.Sprintf("Customer %d", i)))
+		}
+		watched := all[:100]
+		streams := make([]*client, len(watched))
+		for i, o := range watched {
+			streams[i] = a.open(t, eventsPath(o), "")
+			streams[i].waitEvents(t, 1)
+		}
+		var wg sync.WaitGroup
+		for _, o := range all {
+			wg.Go(func() {
+				for from := orders.Received; from != orders.Delivered; from, _ = from.Next() {
+					if _, err := a.store.Advance(ctx, o.Token, from, orders.ByWorker); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i, c := range streams {
+			events := c.waitEnd(t)
+			if got := seqs(t, events); fmt.Sprint(got) != "[1 2 3 4]" {
+				t.Errorf("stream %d: got seqs %v, want [1 2 3 4]", i, got)
+			}
+			for _, ev := range events {
+				if u := decode(t, ev); u.Token != watched[i].Token {
+					t.Errorf("stream %d got an event of another order", i)
 				}
 			}
-		})
-	}
-	wg.Wait()
-	for i, c := range streams {
-		events := c.waitEnd(t)
-		if got := seqs(t, events); fmt.Sprint(got) != "[1 2 3 4]" {
-			t.Errorf("stream %d: got seqs %v, want [1 2 3 4]", i, got)
 		}
-		for _, ev := range events {
-			if u := decode(t, ev); u.Token != watched[i].Token {
-				t.Errorf("stream %d got an event of another order", i)
-			}
-		}
-	}
+	})
 }
 
 // TestStaffStreamSnapshotThenLive starts the stream of all orders without a
@@ -538,39 +628,42 @@ func TestManyStreamsGetExactlyTheirOwnEvents(t *testing.T) {
 // positions as ids and nothing repeated.
 func TestStaffStreamSnapshotThenLive(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	first := a.create(t, "Ada")
-	second := a.create(t, "Bo")
-	a.advance(t, first, orders.Received)
-	c := a.open(t, "/staff/events", "")
-	events := c.waitEvents(t, 2)
-	got := map[string]orders.Status{}
-	var last int64
-	for _, ev := range events {
-		u := decode(t, ev)
-		got[u.Name] = u.Status
-		if u.Position <= last {
-			t.Errorf("positions not increasing: %d after %d", u.Position, last)
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		first := a.create(t, "Ada")
+		second := a.create(t, "Bo")
+		a.advance(t, first, orders.Received)
+		c := a.open(t, "/staff/events", "")
+		events := c.waitEvents(t, 2)
+		got := map[string]orders.Status{}
+		var last int64
+		for _, ev := range events {
+			u := decode(t, ev)
+			got[u.Name] = u.Status
+			if u.Position <= last {
+				t.Errorf("positions not increasing: %d after %d", u.Position, last)
+			}
+			last = u.Position
 		}
-		last = u.Position
-	}
-	if got["Ada"] != orders.Cooking || got["Bo"] != orders.Received || len(got) != 2 {
-		t.Errorf("snapshot = %v, want Ada cooking and Bo received", got)
-	}
-	third := a.create(t, "Cy")
-	a.advance(t, second, orders.Received)
-	events = c.waitEvents(t, 4)
-	if u := decode(t, events[2]); u.Token != third.Token || u.Status != orders.Received || u.Name != "Cy" {
-		t.Errorf("third event = %+v, want Cy's new order", u)
-	}
-	if u := decode(t, events[3]); u.Token != second.Token || u.Status != orders.Cooking {
-		t.Errorf("fourth event = %+v, want Bo cooking", u)
-	}
-	// Resuming from the second event replays the rest.
-	resumed := a.open(t, "/staff/events", events[1].LastEventID)
-	if got := resumed.waitEvents(t, 2); got[0] != events[2] || got[1] != events[3] {
-		t.Errorf("resumed with %+v, want %+v", got, events[2:])
-	}
+		if got["Ada"] != orders.Cooking || got["Bo"] != orders.Received || len(got) != 2 {
+			t.Errorf("snapshot = %v, want Ada cooking and Bo received", got)
+		}
+		third := a.create(t, "Cy")
+		a.advance(t, second, orders.Received)
+		events = c.waitEvents(t, 4)
+		if u := decode(t, events[2]); u.Token != third.Token || u.Status != orders.Received || u.Name != "Cy" {
+			t.Errorf("third event = %+v, want Cy's new order", u)
+		}
+		if u := decode(t, events[3]); u.Token != second.Token || u.Status != orders.Cooking {
+			t.Errorf("fourth event = %+v, want Bo cooking", u)
+		}
+		// Resuming from the second event replays the rest.
+		resumed := a.open(t, "/staff/events", events[1].LastEventID)
+		if got := resumed.waitEvents(t, 2); got[0] != events[2] || got[1] != events[3] {
+			t.Errorf("resumed with %+v, want %+v", got, events[2:])
+		}
+		a.checkReplays(t, window)
+	})
 }
 
 // TestInjectionInDataStaysData puts an SSE frame in a customer's name: it
@@ -642,48 +735,50 @@ func TestStreamsLeaveNoGoroutinesBehind(t *testing.T) {
 // order, once.
 func TestStreamsSurviveAListenerOutage(t *testing.T) {
 	t.Parallel()
-	var role *pgtest.Role
-	a := newLiveApp(t, appOptions{heartbeat: 20 * time.Millisecond, listenConfig: func(c *pgx.ConnConfig) {
-		role = pgtest.NewRole(t, c)
-		c.User, c.Password = role.Name, role.Password
-	}})
-	o := a.create(t, "Ada")
-	staff := a.open(t, "/staff/events", "")
-	staff.waitEvents(t, 1)
-	customer := a.open(t, eventsPath(o), "")
-	customer.waitEvents(t, 1)
+	eachWindow(t, func(t *testing.T, window int) {
+		var role *pgtest.Role
+		a := newLiveApp(t, appOptions{window: window, heartbeat: 20 * time.Millisecond, listenConfig: func(c *pgx.ConnConfig) {
+			role = pgtest.NewRole(t, c)
+			c.User, c.Password = role.Name, role.Password
+		}})
+		o := a.create(t, "Ada")
+		staff := a.open(t, "/staff/events", "")
+		staff.waitEvents(t, 1)
+		customer := a.open(t, eventsPath(o), "")
+		customer.waitEvents(t, 1)
 
-	role.DenyLogin(t)
-	role.Terminate(t)
-	waitUntil(t, "the listener notices", func() bool { return !a.listener.Connected() })
-	beats := customer.heartbeats()
-	a.deliver(t, o, orders.Received) // 3 changes
-	for i := range 7 {
-		a.create(t, fmt.Sprintf("During the outage %d", i))
-	}
-	waitUntil(t, "heartbeats keep flowing during the outage", func() bool {
-		return customer.heartbeats() >= beats+2
-	})
-	if a.listener.Connected() {
-		t.Fatal("the listener got back in during the outage; the test proves nothing")
-	}
-	role.AllowLogin(t)
-
-	if got := seqs(t, customer.waitEnd(t)); fmt.Sprint(got) != "[1 2 3 4]" {
-		t.Errorf("customer stream: got seqs %v, want [1 2 3 4]", got)
-	}
-	// One more change after the outage: if the stream sent anything twice,
-	// the twelfth event is not this one.
-	sentinel := a.create(t, "After the outage")
-	events := staff.waitEvents(t, 12)
-	if u := decode(t, events[11]); u.Token != sentinel.Token {
-		t.Fatalf("staff stream: the twelfth event is %s#%d, want the order made after the outage: an event came twice", u.Token, u.Seq)
-	}
-	for i := 1; i < len(events); i++ {
-		if decode(t, events[i]).Position <= decode(t, events[i-1]).Position {
-			t.Errorf("staff stream out of order at %d", i)
+		role.DenyLogin(t)
+		role.Terminate(t)
+		waitUntil(t, "the listener notices", func() bool { return !a.listener.Connected() })
+		beats := customer.heartbeats()
+		a.deliver(t, o, orders.Received) // 3 changes
+		for i := range 7 {
+			a.create(t, fmt.Sprintf("During the outage %d", i))
 		}
-	}
+		waitUntil(t, "heartbeats keep flowing during the outage", func() bool {
+			return customer.heartbeats() >= beats+2
+		})
+		if a.listener.Connected() {
+			t.Fatal("the listener got back in during the outage; the test proves nothing")
+		}
+		role.AllowLogin(t)
+
+		if got := seqs(t, customer.waitEnd(t)); fmt.Sprint(got) != "[1 2 3 4]" {
+			t.Errorf("customer stream: got seqs %v, want [1 2 3 4]", got)
+		}
+		// One more change after the outage: if the stream sent anything twice,
+		// the twelfth event is not this one.
+		sentinel := a.create(t, "After the outage")
+		events := staff.waitEvents(t, 12)
+		if u := decode(t, events[11]); u.Token != sentinel.Token {
+			t.Fatalf("staff stream: the twelfth event is %s#%d, want the order made after the outage: an event came twice", u.Token, u.Seq)
+		}
+		for i := 1; i < len(events); i++ {
+			if decode(t, events[i]).Position <= decode(t, events[i-1]).Position {
+				t.Errorf("staff stream out of order at %d", i)
+			}
+		}
+	})
 }
 
 // TestNewStreamsWhileTheDatabaseIsDownGet200 asks for streams from a
@@ -778,27 +873,29 @@ func metricValue(t *testing.T, hub *stream.Hub, name string, label ...string) fl
 // load afresh with a reset whose id is the head, and goes on live.
 func TestAStaffStreamFarBehindIsToldToReset(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	ctx := context.Background()
-	_, err := a.store.Pool().Exec(ctx, `
-		INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
-		SELECT upper(substr(md5(random()::text), 1, 26)), 'Guest', '[{"id":"margherita","name":"Margherita","price_cents":950,"quantity":1}]'::jsonb, 950, 'received', 'customer'
-		FROM generate_series(1, $1)`, maxStaffReplay+1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, err := a.store.Head(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the listener has heard of every new order", func() bool { return a.published.Load() >= int64(maxStaffReplay+1) })
-	c := a.open(t, "/staff/events", "0")
-	events := c.waitEvents(t, 1)
-	if events[0].Type != stream.ResetEventName || events[0].LastEventID != strconv.FormatInt(head, 10) {
-		t.Fatalf("first event: %s with id %q, want a reset with id %d", events[0].Type, events[0].LastEventID, head)
-	}
-	o := a.create(t, "After the reset")
-	if u := decode(t, c.waitEvents(t, 2)[1]); u.Token != o.Token {
-		t.Errorf("the event after the reset is %+v, want the new order", u)
-	}
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		ctx := context.Background()
+		_, err := a.store.Pool().Exec(ctx, `
+			INSERT INTO orders (token, customer_name, items, total_cents, status, actor)
+			SELECT upper(substr(md5(random()::text), 1, 26)), 'Guest', '[{"id":"margherita","name":"Margherita","price_cents":950,"quantity":1}]'::jsonb, 950, 'received', 'customer'
+			FROM generate_series(1, $1)`, maxStaffReplay+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := a.store.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the listener has heard of every new order", func() bool { return a.published.Load() >= int64(maxStaffReplay+1) })
+		c := a.open(t, "/staff/events", "0")
+		events := c.waitEvents(t, 1)
+		if events[0].Type != stream.ResetEventName || events[0].LastEventID != strconv.FormatInt(head, 10) {
+			t.Fatalf("first event: %s with id %q, want a reset with id %d", events[0].Type, events[0].LastEventID, head)
+		}
+		o := a.create(t, "After the reset")
+		if u := decode(t, c.waitEvents(t, 2)[1]); u.Token != o.Token {
+			t.Errorf("the event after the reset is %+v, want the new order", u)
+		}
+	})
 }

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,7 +41,9 @@ type severalOrdersEvents interface {
 // order exactly where it was, and ?since= in the same form starts them from
 // the cursors a client already has.
 //
-// It connects with one query for all the orders. A token that no order has
+// It connects from the hub's window of recent events when the window holds
+// every order's part of the replay, else with one query for all the
+// orders. A token that no order has
 // is reported once with an order_unknown event and otherwise ignored: any
 // status but 200 would make EventSource give up on the other orders too.
 // The stream ends once every order is finished, and a client that has seen
@@ -60,9 +64,39 @@ func handleMultiOrderEvents(store severalOrdersEvents, hub *stream.Hub) http.Han
 			}
 		}
 		hub.Serve(w, r, stream.SomeOrders(tokens, cursors), func(ctx context.Context) ([]orders.Event, error) {
+			if events, held := recentOf(hub, tokens, after); held {
+				return events, nil
+			}
 			return store.EventsOf(ctx, tokens, after)
 		})
 	})
+}
+
+// recentOf is EventsOf read from the hub's window: each order's events
+// after its cursor and at least its latest, in position order, if the
+// window holds every order's part. A token the window does not know may
+// name an order whose events are older, or none, and a cursor past the
+// window's latest event may come from a process that heard of it first:
+// only the log can tell.
+func recentOf(hub *stream.Hub, tokens []string, after []*int) ([]orders.Event, bool) {
+	var events []orders.Event
+	for i, token := range tokens {
+		latest, held := hub.RecentOrder(token)
+		if !held || after[i] != nil && *after[i] > latest.Seq {
+			return nil, false
+		}
+		seq := latest.Seq - 1
+		if after[i] != nil {
+			seq = min(*after[i], seq)
+		}
+		part, held := hub.RecentOrderAfter(token, seq)
+		if !held {
+			return nil, false
+		}
+		events = append(events, part...)
+	}
+	slices.SortFunc(events, func(a, b orders.Event) int { return cmp.Compare(a.Position, b.Position) })
+	return events, true
 }
 
 // multiTokens reads ?orders=: tokens separated by commas, each counted once,

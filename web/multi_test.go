@@ -66,73 +66,79 @@ func checkMultiLive(t *testing.T, got []multiEvent, tokens []string, from string
 
 func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
-	a.advance(t, ada, orders.Received)
-	c := a.open(t, multiPath(ada, bo), "")
-	if c.resp.StatusCode != http.StatusOK || c.resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("%d %s, want 200 text/event-stream", c.resp.StatusCode, c.resp.Header.Get("Content-Type"))
-	}
-	// The current states first, in the order they happened (Bo's order
-	// was placed after Ada's, and Ada's moved on after that); an order not
-	// yet sent keeps an empty part in the id, so a reconnect starts it
-	// afresh too.
-	checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
-		multiEvent{".1", bo.Token, 1},
-		multiEvent{"2.1", ada.Token, 2},
-	)
-	a.advance(t, bo, orders.Received)
-	a.advance(t, ada, orders.Cooking)
-	checkMultiLive(t, readMulti(t, c.waitEvents(t, 4))[2:], []string{ada.Token, bo.Token}, "2.1",
-		multiEvent{"2.2", bo.Token, 2},
-		multiEvent{"3.2", ada.Token, 3},
-	)
-	if s, _ := c.parsed(); s.Retry != 1500 {
-		t.Errorf("retry = %d, want 1500", s.Retry)
-	}
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+		a.advance(t, ada, orders.Received)
+		c := a.open(t, multiPath(ada, bo), "")
+		if c.resp.StatusCode != http.StatusOK || c.resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("%d %s, want 200 text/event-stream", c.resp.StatusCode, c.resp.Header.Get("Content-Type"))
+		}
+		// The current states first, in the order they happened (Bo's order
+		// was placed after Ada's, and Ada's moved on after that); an order not
+		// yet sent keeps an empty part in the id, so a reconnect starts it
+		// afresh too.
+		checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
+			multiEvent{".1", bo.Token, 1},
+			multiEvent{"2.1", ada.Token, 2},
+		)
+		a.advance(t, bo, orders.Received)
+		a.advance(t, ada, orders.Cooking)
+		checkMultiLive(t, readMulti(t, c.waitEvents(t, 4))[2:], []string{ada.Token, bo.Token}, "2.1",
+			multiEvent{"2.2", bo.Token, 2},
+			multiEvent{"3.2", ada.Token, 3},
+		)
+		if s, _ := c.parsed(); s.Retry != 1500 {
+			t.Errorf("retry = %d, want 1500", s.Retry)
+		}
+	})
 }
 
 func TestMultiStreamResumesEveryOrderFromItsCursor(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
-	a.deliver(t, ada, orders.Received) // seq 1..4
-	a.advance(t, bo, orders.Received)  // seq 1..2
-	path := multiPath(ada, bo)
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+		a.deliver(t, ada, orders.Received) // seq 1..4
+		a.advance(t, bo, orders.Received)  // seq 1..2
+		path := multiPath(ada, bo)
+		a.settle(t)
 
-	t.Run("from Last-Event-ID", func(t *testing.T) {
-		c := a.open(t, path, "2.1")
-		checkMulti(t, readMulti(t, c.waitEvents(t, 3)),
-			multiEvent{"3.1", ada.Token, 3},
-			multiEvent{"4.1", ada.Token, 4},
-			multiEvent{"4.2", bo.Token, 2},
-		)
-	})
-	t.Run("from since", func(t *testing.T) {
-		c := a.open(t, path+"&since=3.2", "")
-		checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", ada.Token, 4})
-	})
-	t.Run("Last-Event-ID wins over since", func(t *testing.T) {
-		c := a.open(t, path+"&since=0.0", "4.1")
-		checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", bo.Token, 2})
-	})
-	t.Run("an empty part starts that order from its current state", func(t *testing.T) {
-		c := a.open(t, path, "3.")
-		checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
-			multiEvent{"4.", ada.Token, 4},
-			multiEvent{"4.2", bo.Token, 2},
-		)
-	})
-	t.Run("a cursor past the order's end counts as none", func(t *testing.T) {
-		c := a.open(t, path, "4.99")
-		checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", bo.Token, 2})
-	})
-	t.Run("a client that has seen every order end gets 204", func(t *testing.T) {
-		a.deliver(t, bo, orders.Cooking)
-		c := a.open(t, path, "4.4")
-		if c.resp.StatusCode != http.StatusNoContent {
-			t.Errorf("status %d, want 204", c.resp.StatusCode)
-		}
+		t.Run("from Last-Event-ID", func(t *testing.T) {
+			c := a.open(t, path, "2.1")
+			checkMulti(t, readMulti(t, c.waitEvents(t, 3)),
+				multiEvent{"3.1", ada.Token, 3},
+				multiEvent{"4.1", ada.Token, 4},
+				multiEvent{"4.2", bo.Token, 2},
+			)
+		})
+		t.Run("from since", func(t *testing.T) {
+			c := a.open(t, path+"&since=3.2", "")
+			checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", ada.Token, 4})
+		})
+		t.Run("Last-Event-ID wins over since", func(t *testing.T) {
+			c := a.open(t, path+"&since=0.0", "4.1")
+			checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", bo.Token, 2})
+		})
+		t.Run("an empty part starts that order from its current state", func(t *testing.T) {
+			c := a.open(t, path, "3.")
+			checkMulti(t, readMulti(t, c.waitEvents(t, 2)),
+				multiEvent{"4.", ada.Token, 4},
+				multiEvent{"4.2", bo.Token, 2},
+			)
+		})
+		t.Run("a cursor past the order's end counts as none", func(t *testing.T) {
+			c := a.open(t, path, "4.99")
+			checkMulti(t, readMulti(t, c.waitEvents(t, 1)), multiEvent{"4.2", bo.Token, 2})
+		})
+		t.Run("a client that has seen every order end gets 204", func(t *testing.T) {
+			a.deliver(t, bo, orders.Cooking)
+			c := a.open(t, path, "4.4")
+			if c.resp.StatusCode != http.StatusNoContent {
+				t.Errorf("status %d, want 204", c.resp.StatusCode)
+			}
+		})
+		a.checkReplays(t, window)
 	})
 }
 
@@ -199,31 +205,33 @@ func TestMultiStreamTreatsAMalformedCursorAsAbsent(t *testing.T) {
 
 func TestMultiStreamReportsUnknownOrdersAndServesTheRest(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	ada := a.create(t, "Ada")
-	ghost := orders.NewToken()
-	c := a.open(t, "/orders/events?orders="+ghost+","+ada.Token+",not-a-token&since=5.1.", "")
-	if c.resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d, want 200: an unknown order must not make EventSource give up on the others", c.resp.StatusCode)
-	}
-	a.advance(t, ada, orders.Received)
-	events := c.waitEvents(t, 3)
-	var unknown []string
-	for _, ev := range events[:2] {
-		if ev.Type != "order_unknown" || ev.LastEventID != "" {
-			t.Fatalf("event %+v, want an order_unknown report without an id", ev)
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		ada := a.create(t, "Ada")
+		ghost := orders.NewToken()
+		c := a.open(t, "/orders/events?orders="+ghost+","+ada.Token+",not-a-token&since=5.1.", "")
+		if c.resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200: an unknown order must not make EventSource give up on the others", c.resp.StatusCode)
 		}
-		var d struct{ Token string }
-		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
-			t.Fatal(err)
+		a.advance(t, ada, orders.Received)
+		events := c.waitEvents(t, 3)
+		var unknown []string
+		for _, ev := range events[:2] {
+			if ev.Type != "order_unknown" || ev.LastEventID != "" {
+				t.Fatalf("event %+v, want an order_unknown report without an id", ev)
+			}
+			var d struct{ Token string }
+			if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
+				t.Fatal(err)
+			}
+			unknown = append(unknown, d.Token)
 		}
-		unknown = append(unknown, d.Token)
-	}
-	if fmt.Sprint(unknown) != fmt.Sprint([]string{ghost, "not-a-token"}) {
-		t.Errorf("reported %v as unknown, want %v", unknown, []string{ghost, "not-a-token"})
-	}
-	// The unknown orders keep the cursors the client gave.
-	checkMulti(t, readMulti(t, events[2:]), multiEvent{"5.2.", ada.Token, 2})
+		if fmt.Sprint(unknown) != fmt.Sprint([]string{ghost, "not-a-token"}) {
+			t.Errorf("reported %v as unknown, want %v", unknown, []string{ghost, "not-a-token"})
+		}
+		// The unknown orders keep the cursors the client gave.
+		checkMulti(t, readMulti(t, events[2:]), multiEvent{"5.2.", ada.Token, 2})
+	})
 }
 
 func TestMultiStreamRefusesAListItCanNeverServe(t *testing.T) {
@@ -259,72 +267,76 @@ func TestMultiStreamCountsARepeatedOrderOnce(t *testing.T) {
 // events come exactly once, in order.
 func TestMultiStreamEndsWhenEveryOrderHasEnded(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
-	c := a.open(t, multiPath(ada, bo)+"&since=1.1", "")
-	var wg sync.WaitGroup
-	wg.Go(func() { a.deliver(t, ada, orders.Received) })
-	wg.Go(func() {
-		a.advance(t, bo, orders.Received)
-		if _, err := a.store.Cancel(context.Background(), bo.Token, orders.ByStaff); err != nil {
-			t.Error(err)
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
+		c := a.open(t, multiPath(ada, bo)+"&since=1.1", "")
+		var wg sync.WaitGroup
+		wg.Go(func() { a.deliver(t, ada, orders.Received) })
+		wg.Go(func() {
+			a.advance(t, bo, orders.Received)
+			if _, err := a.store.Cancel(context.Background(), bo.Token, orders.ByStaff); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		got := readMulti(t, c.waitEnd(t))
+		seqs := map[string][]int{}
+		for _, e := range got {
+			seqs[e.token] = append(seqs[e.token], e.seq)
+		}
+		if fmt.Sprint(seqs[ada.Token]) != "[2 3 4]" || fmt.Sprint(seqs[bo.Token]) != "[2 3]" {
+			t.Errorf("got %v, want Ada's 2 3 4 and Bo's 2 3, each once", got)
+		}
+		if last := got[len(got)-1].id; last != "4.3" {
+			t.Errorf("the last id is %q, want 4.3", last)
 		}
 	})
-	wg.Wait()
-	got := readMulti(t, c.waitEnd(t))
-	seqs := map[string][]int{}
-	for _, e := range got {
-		seqs[e.token] = append(seqs[e.token], e.seq)
-	}
-	if fmt.Sprint(seqs[ada.Token]) != "[2 3 4]" || fmt.Sprint(seqs[bo.Token]) != "[2 3]" {
-		t.Errorf("got %v, want Ada's 2 3 4 and Bo's 2 3, each once", got)
-	}
-	if last := got[len(got)-1].id; last != "4.3" {
-		t.Errorf("the last id is %q, want 4.3", last)
-	}
 }
 
 // TestManyOrdersOnOneStreamGetExactlyTheirEvents follows twenty orders on
 // one stream while they and others all move at once.
 func TestManyOrdersOnOneStreamGetExactlyTheirEvents(t *testing.T) {
 	t.Parallel()
-	a := newLiveApp(t, appOptions{})
-	var all []orders.Order
-	for i := range 40 {
-		all = append(all, a.create(t, fmt.Sprintf("Customer %d", i)))
-	}
-	watched := all[:maxMultiOrders]
-	c := a.open(t, multiPath(watched...), "")
-	c.waitEvents(t, len(watched))
-	var wg sync.WaitGroup
-	for _, o := range all {
-		wg.Go(func() {
-			for from := orders.Received; from != orders.Delivered; from, _ = from.Next() {
-				if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByWorker); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	got := readMulti(t, c.waitEnd(t))
-	seqs := map[string][]int{}
-	for _, e := range got {
-		seqs[e.token] = append(seqs[e.token], e.seq)
-	}
-	for i, o := range watched {
-		if fmt.Sprint(seqs[o.Token]) != "[1 2 3 4]" {
-			t.Errorf("order %d: got seqs %v, want [1 2 3 4]", i, seqs[o.Token])
+	eachWindow(t, func(t *testing.T, window int) {
+		a := newLiveApp(t, appOptions{window: window})
+		var all []orders.Order
+		for i := range 40 {
+			all = append(all, a.create(t, fmt.Sprintf("Customer %d", i)))
 		}
-	}
-	if len(seqs) != len(watched) {
-		t.Errorf("the stream carried %d orders, want %d", len(seqs), len(watched))
-	}
-	want := strings.TrimSuffix(strings.Repeat("4.", len(watched)), ".")
-	if last := got[len(got)-1].id; last != want {
-		t.Errorf("the last id is %q, want %q", last, want)
-	}
+		watched := all[:maxMultiOrders]
+		c := a.open(t, multiPath(watched...), "")
+		c.waitEvents(t, len(watched))
+		var wg sync.WaitGroup
+		for _, o := range all {
+			wg.Go(func() {
+				for from := orders.Received; from != orders.Delivered; from, _ = from.Next() {
+					if _, err := a.store.Advance(context.Background(), o.Token, from, orders.ByWorker); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		got := readMulti(t, c.waitEnd(t))
+		seqs := map[string][]int{}
+		for _, e := range got {
+			seqs[e.token] = append(seqs[e.token], e.seq)
+		}
+		for i, o := range watched {
+			if fmt.Sprint(seqs[o.Token]) != "[1 2 3 4]" {
+				t.Errorf("order %d: got seqs %v, want [1 2 3 4]", i, seqs[o.Token])
+			}
+		}
+		if len(seqs) != len(watched) {
+			t.Errorf("the stream carried %d orders, want %d", len(seqs), len(watched))
+		}
+		want := strings.TrimSuffix(strings.Repeat("4.", len(watched)), ".")
+		if last := got[len(got)-1].id; last != want {
+			t.Errorf("the last id is %q, want %q", last, want)
+		}
+	})
 }
 
 func TestMultiStreamsLeaveNoGoroutinesBehind(t *testing.T) {

@@ -56,7 +56,7 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	hub := stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet})
 	a.hub = hub
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
-	_, a.startWorker = runListener(t, pool.Config().ConnConfig, hub.Publish, worker)
+	_, a.startWorker = runListener(t, pool.Config().ConnConfig, -1, hub.Publish, worker)
 
 	staff := StaffConfig{Password: testStaffPassword, Sessions: opts.sessions, SecureCookie: opts.secureCookie}
 	if staff.Sessions == nil {

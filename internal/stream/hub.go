@@ -51,6 +51,7 @@ type Hub struct {
 	heartbeat payload
 	metrics   *metrics
 	reclaim   *reclaimer
+	window    *window
 
 	drainMu  sync.Mutex
 	draining bool
@@ -94,6 +95,15 @@ type Options struct {
 	// address, or a network for addresses that belong together. Nil counts
 	// every request as its connection's peer address.
 	ClientKey func(*http.Request) string
+	// Window is how many of the latest events the hub keeps in memory, so
+	// that a client that reconnects (every client of a process that
+	// restarted does, at once) is replayed without a query; see
+	// RecentAfter and RecentOrderAfter. Zero keeps none. The window starts
+	// with PublishFrom.
+	Window int
+	// WindowAge is how long an event stays in the window; zero means for
+	// as long as Window has room.
+	WindowAge time.Duration
 	// Logger receives the hub's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -125,6 +135,7 @@ func NewHub(opts Options) *Hub {
 		heartbeat: newPayload(appendHeartbeatFrame(nil, opts.Heartbeat)),
 		metrics:   newMetrics(),
 		reclaim:   newReclaimer(opts.Logger),
+		window:    newWindow(opts.Window, opts.WindowAge),
 		clients:   make(map[string]int),
 		owners:    make(map[string]int),
 	}
@@ -138,6 +149,50 @@ func NewHub(opts Options) *Hub {
 	return h
 }
 
+// PublishFrom tells the hub that Publish will be handed every event after
+// position head, in position order, from now on, as the listener does: the
+// replay window covers cursors from head. Without it the window stays
+// empty.
+func (h *Hub) PublishFrom(head int64) { h.window.start(head) }
+
+// RecentAfter returns the events after position p from the replay window,
+// with the last position published, if the window holds them all: p is not
+// older than the window, nor newer than what this process has published
+// (a cursor that is, is for the log to judge). Call it in a Replay, after
+// the stream has subscribed, so that nothing published meanwhile is missed.
+func (h *Hub) RecentAfter(p int64) (events []orders.Event, head int64, ok bool) {
+	events, head, ok = h.window.after(p)
+	h.metrics.windowLookup(ok)
+	return events, head, ok
+}
+
+// RecentHead reports whether the replay window holds every event after
+// position p, as RecentAfter would, and the last position published,
+// without copying them: for a handler to choose between the window and the
+// log before it serves the stream.
+func (h *Hub) RecentHead(p int64) (head int64, ok bool) {
+	head, ok = h.window.covers(p)
+	if !ok {
+		h.metrics.windowLookup(false) // the log serves this one
+	}
+	return head, ok
+}
+
+// RecentOrder returns the latest event this process has published of the
+// order with the given token, if the replay window holds one. It is then
+// proof that the order exists, and its sequence number is the latest the
+// window can replay after.
+func (h *Hub) RecentOrder(token string) (orders.Event, bool) { return h.window.order(token) }
+
+// RecentOrderAfter returns the events of an order after its sequence
+// number seq from the replay window, if the window holds them all. Like
+// RecentAfter, call it in a Replay.
+func (h *Hub) RecentOrderAfter(token string, seq int) ([]orders.Event, bool) {
+	events, ok := h.window.orderAfter(token, seq)
+	h.metrics.windowLookup(ok)
+	return events, ok
+}
+
 // Streams is how many streams are open, counting those still replaying.
 func (h *Hub) Streams() int { return int(h.open.Load()) }
 
@@ -149,6 +204,9 @@ func (h *Hub) Publish(events []orders.Event) {
 		return
 	}
 	p := newPublished(events)
+	// Into the window before any shard has it: a stream that subscribes
+	// too late to be held this batch reads it from the window.
+	h.window.add(p, time.Now())
 	for _, sh := range h.shards {
 		sh.postIfBusy(job{op: opPublish, batch: p})
 	}

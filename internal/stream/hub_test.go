@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,6 +78,8 @@ func (l *testLog) after(p int64, keep func(orders.Event) bool) []orders.Event {
 //	/reset?head=P             every order after a reset to position P
 //	/one/TOKEN?after=S        one order after its sequence number S, or Last-Event-ID (none: its current state)
 //	/some?orders=A,B&after=S1.S2
+//	/recent?after=P           every order after position P, replayed from the hub's window
+//	/recent/TOKEN?after=S     one order after its sequence number S, replayed from the hub's window
 //
 // beforeReplay, when set, runs in every handler between the subscription
 // and the replay.
@@ -143,6 +147,22 @@ func newTestServer(t *testing.T, transport string, opts Options) *testServer {
 			return all
 		}))
 	})
+	// The window's routes fail the request when the window does not hold
+	// the replay: their tests are about the window.
+	mux.HandleFunc("GET /recent", func(w http.ResponseWriter, r *http.Request) {
+		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+		ts.hub.Serve(w, r, AllOrders(after), ts.replayRecent(func() ([]orders.Event, bool) {
+			events, _, ok := ts.hub.RecentAfter(after)
+			return events, ok
+		}))
+	})
+	mux.HandleFunc("GET /recent/{token}", func(w http.ResponseWriter, r *http.Request) {
+		token := r.PathValue("token")
+		after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+		ts.hub.Serve(w, r, OneOrder(token, after), ts.replayRecent(func() ([]orders.Event, bool) {
+			return ts.hub.RecentOrderAfter(token, after)
+		}))
+	})
 	ts.srv = httptest.NewUnstartedServer(mux)
 	ts.srv.Config.ErrorLog = slog.NewLogLogger(quiet.Handler(), slog.LevelError)
 	if transport == "HTTP/2" {
@@ -188,6 +208,21 @@ func (ts *testServer) replay(read func() []orders.Event) Replay {
 			ts.beforeReplay()
 		}
 		return read(), nil
+	}
+}
+
+// replayRecent is replay for the window's routes: it fails the replay
+// (the client is told to come back later) when the window does not hold it.
+func (ts *testServer) replayRecent(read func() ([]orders.Event, bool)) Replay {
+	return func(context.Context) ([]orders.Event, error) {
+		if ts.beforeReplay != nil {
+			ts.beforeReplay()
+		}
+		events, ok := read()
+		if !ok {
+			return nil, errors.New("the window does not hold the replay")
+		}
+		return events, nil
 	}
 }
 
@@ -698,6 +733,87 @@ func TestEndOwnerEndsThatOwnersStreamsAndNoOthers(t *testing.T) {
 				}
 			}
 			waitFor(t, "only bob owns a stream", func() bool { return slices.Equal(ts.hub.Owners(), []string{"bob"}) })
+		})
+	}
+}
+
+func TestResumeFromTheWindowSendsEveryEventAfterTheCursorOnce(t *testing.T) {
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, transport, Options{Window: 100})
+			ts.hub.PublishFrom(0)
+			for _, s := range []orders.Status{orders.Received, orders.Cooking} {
+				ts.publish("A", s)
+			}
+			// An event published after the subscription and before the
+			// replay reads the window is in both: the stream sends it once.
+			var once sync.Once
+			ts.beforeReplay = func() { once.Do(func() { ts.publish("A", orders.OutForDelivery) }) }
+			one := ts.open(t, "/recent/A?after=1")
+			all := ts.open(t, "/recent?after=1")
+			ts.publish("A", orders.Delivered)
+
+			var got []int
+			for _, ev := range one.end(t) {
+				got = append(got, decode(t, ev).Seq)
+			}
+			if fmt.Sprint(got) != "[2 3 4]" {
+				t.Errorf("the order's stream after sequence number 1: got %v, want [2 3 4]", got)
+			}
+			var positions []string
+			for range 3 {
+				positions = append(positions, all.next(t).LastEventID)
+			}
+			if fmt.Sprint(positions) != "[2 3 4]" {
+				t.Errorf("the stream of all orders after position 1: got %v, want [2 3 4]", positions)
+			}
+		})
+	}
+}
+
+// TestResumesFromTheWindowWhilePublishingLoseNothing opens streams of all
+// orders from the window, each from a cursor a little behind, while events
+// are published as fast as the hub takes them: every stream gets every
+// event after its cursor, once and in order, whichever way each reached it
+// (the window, the batches held while it replayed, or live).
+func TestResumesFromTheWindowWhilePublishingLoseNothing(t *testing.T) {
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			const events, streams = 400, 20
+			ts := newTestServer(t, transport, Options{Window: events, Buffer: events})
+			ts.hub.PublishFrom(0)
+			var published atomic.Int64
+			for range 10 {
+				ts.publish("A", orders.Received)
+				published.Add(1)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for published.Load() < events {
+					ts.publish(fmt.Sprint("order-", published.Load()%7), orders.Received)
+					published.Add(1)
+				}
+			}()
+			type opened struct {
+				c     *client
+				after int64
+			}
+			var all []opened
+			for i := range streams {
+				after := max(published.Load()-int64(i%5), 0)
+				all = append(all, opened{ts.open(t, fmt.Sprintf("/recent?after=%d", after)), after})
+			}
+			<-done
+			for _, o := range all {
+				for want := o.after + 1; want <= events; want++ {
+					if got := o.c.next(t).LastEventID; got != strconv.FormatInt(want, 10) {
+						t.Fatalf("a stream from position %d: got %s, want %d", o.after, got, want)
+					}
+				}
+			}
 		})
 	}
 }

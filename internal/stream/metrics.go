@@ -26,6 +26,9 @@ type metrics struct {
 	// process's hub sees every event, so this is the rate of the whole
 	// system, the worker's moves included.
 	events *prometheus.CounterVec
+	// replays counts the replay window's lookups, by whether the window
+	// held what was asked (memory) or the log must be read (log).
+	replays *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -56,7 +59,20 @@ func newMetrics() *metrics {
 			Name: "ordertracker_events_total",
 			Help: "Order events heard from the database, by who caused them.",
 		}, []string{"actor"}),
+		replays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordertracker_stream_replays_total",
+			Help: "Replays of event streams, by where they were read: memory (the window of recent events held them all) or log (the database had to be read). A stream of several orders counts one per order.",
+		}, []string{"from"}),
 	}
+}
+
+// windowLookup counts a replay asked of the window.
+func (m *metrics) windowLookup(held bool) {
+	if held {
+		m.replays.WithLabelValues("memory").Inc()
+		return
+	}
+	m.replays.WithLabelValues("log").Inc()
 }
 
 // wrote observes the latency of a batch heard of at noticed; zero for bytes
@@ -90,7 +106,7 @@ func (m *metrics) count(events []orders.Event) {
 func (h *Hub) Collectors() []prometheus.Collector {
 	m := h.metrics
 	return []prometheus.Collector{
-		m.sent, m.latency, m.duration, m.dropped, m.refused, m.events,
+		m.sent, m.latency, m.duration, m.dropped, m.refused, m.events, m.replays,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ordertracker_streams_open",
 			Help: "SSE streams open in this process, counting those still replaying.",
