@@ -120,13 +120,6 @@ func (p *flakyProxy) stall() {
 	}
 }
 
-// openStreams is how many event streams pass through the proxy now.
-func (p *flakyProxy) openStreams() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.streams)
-}
-
 func (p *flakyProxy) follow(ctx context.Context, body io.ReadCloser) *proxiedStream {
 	s := &proxiedStream{body: body, ctx: ctx, proxy: p, stalled: make(chan struct{}), broken: make(chan struct{})}
 	p.mu.Lock()

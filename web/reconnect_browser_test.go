@@ -78,8 +78,9 @@ func (tb *tab) notes(t *testing.T) string {
 	return eval[string](t, tb, `[...document.querySelectorAll('#hood-frames .frame-note')].map((li) => li.textContent).join('\n')`)
 }
 
-// checkTimeline fails the test unless the tracking page shows every stage
-// of a delivered order once, without having been reloaded.
+// checkDelivered waits until the order is delivered, and fails the test
+// unless the tracking page shows every stage once, without having been
+// reloaded.
 func (tb *tab) checkDelivered(t *testing.T) {
 	t.Helper()
 	tb.waitFor(t, "the order is delivered and the stream finished", jsStatus+` === 'Delivered' && `+jsConnection+` === 'finished'`)
@@ -438,6 +439,48 @@ func TestBrowserStaffTabRenderedBehindTheWorker(t *testing.T) {
 			first.checkNotReloaded(t)
 			if n := a.hub.Streams(); n != 1 {
 				t.Errorf("%d streams are open at the server, want the worker's one", n)
+			}
+		})
+	}
+}
+
+// waitForRestored waits until a JavaScript expression is true in a page
+// that came back from the back/forward cache, where waitFor's polling
+// looks in the execution context of the page the tab had left for.
+func (tb *tab) waitForRestored(t *testing.T, what, expr string) {
+	t.Helper()
+	waitUntil(t, what, func() bool {
+		ctx, cancel := context.WithTimeout(tb.ctx, time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		return err == nil && ok
+	})
+}
+
+func TestBrowserCatchesUpBackFromTheBackForwardCache(t *testing.T) {
+	t.Parallel()
+	a := newBrowserApp(t)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			o := a.create(t, "Mia")
+			tb := newTab(t, newBrowser(t), true)
+			tb.expect("net::ERR_")
+			tb.openPage(t, a.server.URL+"/orders/"+o.Token+"?"+slowBackoff+tr.query)
+			tb.markPage(t)
+
+			// Away on another page, the tracking page waits in the
+			// back/forward cache while the order moves on.
+			tb.do(t, chromedp.Navigate(a.server.URL+"/"))
+			a.advance(t, o, orders.Received)
+			a.advance(t, o, orders.Cooking)
+			eval[bool](t, tb, `(history.back(), true)`)
+			tb.waitForRestored(t, "the page is back, with the steps made meanwhile",
+				`location.pathname.startsWith('/orders/') && `+jsStatus+` === 'Out for delivery' && `+jsConnection+` === 'live'`)
+			tb.checkNotReloaded(t)
+			a.advance(t, o, orders.OutForDelivery)
+			tb.waitForRestored(t, "the last step arrives", jsStatus+` === 'Delivered' && `+jsConnection+` === 'finished'`)
+			if got := tb.timeline(t); !slices.Equal(got, allStages) {
+				t.Errorf("timeline = %q, want %q: a step was lost or shown twice", got, allStages)
 			}
 		})
 	}

@@ -44,9 +44,10 @@ func jsCard(o orders.Order, s orders.Status) string {
 	return fmt.Sprintf(`document.querySelector('#group-%s #order-%s')`, s, o.Token)
 }
 
-// jsCount reads the count shown on the group of status s.
+// jsCount reads the count shown on the group of status s; it is undefined
+// while a page loads afresh, before the group is parsed.
 func jsCount(s orders.Status) string {
-	return fmt.Sprintf(`document.querySelector('#group-%s .count').textContent`, s)
+	return fmt.Sprintf(`document.querySelector('#group-%s .count')?.textContent`, s)
 }
 
 // forgiveStatus forgives tb the console errors of responses with the given
