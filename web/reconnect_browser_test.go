@@ -485,3 +485,48 @@ func TestBrowserCatchesUpBackFromTheBackForwardCache(t *testing.T) {
 		})
 	}
 }
+
+func TestBrowserStaffBoardCatchesUpAfterAProxyAnswers502(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	proxy := newFlakyProxy(t, a.server.URL)
+	for _, tr := range []struct{ name, query string }{
+		{"through the shared worker", ""},
+		{"on the board's own stream", "&transport=direct"},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			staff := newTab(t, newBrowser(t), true)
+			// What Chromium says of the broken stream and of the 502s
+			// (the stream's, and the answer to the board's question
+			// whether it is still signed in): they are the test.
+			staff.expect("net::ERR_")
+			staff.expect("EventSource's response has a MIME type")
+			staff.expect("the server responded with a status of 502")
+			signInAt(t, staff, proxy.URL())
+			staff.do(t, chromedp.Navigate(proxy.URL()+"/staff?"+testBackoff+tr.query))
+			staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+			staff.markPage(t)
+			staff.recordStates(t)
+			ada := a.create(t, "Ada")
+			staff.waitFor(t, "the new order shows", jsCard(ada, orders.Received)+` !== null`)
+
+			refused := proxy.refusals()
+			proxy.fail()
+			staff.waitFor(t, "the board says it is reconnecting", jsBoardConnection+` === 'reconnecting'`)
+			waitUntil(t, "the browser has been refused twice", func() bool { return proxy.refusals() >= refused+2 })
+			a.advance(t, ada, orders.Received)
+			grace := a.create(t, "Grace")
+			proxy.pass()
+			counts, err := a.store.Counts(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			staff.waitFor(t, "the changes made meanwhile show, each counted once",
+				jsBoardConnection+` === 'live' && `+jsCard(ada, orders.Cooking)+` !== null && `+jsCard(grace, orders.Received)+` !== null && `+jsCountsAre(counts))
+			staff.checkNotReloaded(t)
+			if got := staff.shownStates(t); !slices.Contains(got, "reconnecting") {
+				t.Errorf("the board showed %q, never reconnecting", got)
+			}
+		})
+	}
+}

@@ -68,8 +68,15 @@ func forgiveStatus(t *testing.T, tb *tab, status string) {
 // board.
 func (a *staffApp) signIn(t *testing.T, tb *tab) {
 	t.Helper()
+	signInAt(t, tb, a.server.URL)
+}
+
+// signInAt signs in through the form of the site at base (the app, or a
+// proxy in front of it) and waits for the board.
+func signInAt(t *testing.T, tb *tab, base string) {
+	t.Helper()
 	tb.do(t,
-		chromedp.Navigate(a.server.URL+"/staff"),
+		chromedp.Navigate(base+"/staff"),
 		chromedp.WaitVisible(chromedp.ID("password")),
 		chromedp.SendKeys(chromedp.ID("password"), testStaffPassword),
 		chromedp.Click(chromedp.CSS(`.staff-login button[type="submit"]`)),
