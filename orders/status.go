@@ -21,7 +21,8 @@ var Statuses = []Status{Received, Cooking, OutForDelivery, Delivered, Cancelled}
 // An Actor is who caused a change.
 type Actor string
 
-// The actors. A customer only ever creates an order.
+// The actors. A customer creates an order, and may cancel it while it is
+// still received.
 const (
 	ByCustomer Actor = "customer"
 	ByWorker   Actor = "worker"
@@ -41,7 +42,8 @@ type Move struct {
 // Moves is the state machine: every move an order may make, and who may make
 // it. Next, Terminal, Cancellable and Stages are derived from it, and so is
 // the worker's statement. The database keeps its own copy in
-// legal_transition (migrations/001_orders.sql), because it must refuse an
+// legal_transition (migrations/001_orders.sql, last changed by
+// 004_customer_cancel.sql), because it must refuse an
 // illegal move whoever asks; TestDatabaseAllowsExactlyTheMoves asks it about
 // every (from, to, actor) triple and fails on any difference, so a change
 // here needs a new migration that changes legal_transition the same way.
@@ -54,6 +56,7 @@ var Moves = []Move{
 	{OutForDelivery, Delivered, ByStaff},
 	{Received, Cancelled, ByStaff},
 	{Cooking, Cancelled, ByStaff},
+	{Received, Cancelled, ByCustomer},
 }
 
 // Stages lists the statuses of an order's normal journey, in order: where it
@@ -110,6 +113,10 @@ func (s Status) Terminal() bool {
 
 // Cancellable reports whether staff may still cancel an order in this status.
 func (s Status) Cancellable() bool { return s.CanMove(Cancelled, ByStaff) }
+
+// CustomerCancellable reports whether the customer may still cancel an
+// order in this status: only before the kitchen has started it.
+func (s Status) CustomerCancellable() bool { return s.CanMove(Cancelled, ByCustomer) }
 
 // Valid reports whether s is one of Statuses.
 func (s Status) Valid() bool { return slices.Contains(Statuses, s) }

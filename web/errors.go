@@ -68,6 +68,8 @@ func messageOf(err error) string {
 		return "The form did not arrive whole. Please try again."
 	case statusOf(err) == http.StatusNotFound:
 		return "No order has that tracking code."
+	case errors.Is(err, errTooLateToCancel):
+		return "Your order can no longer be cancelled: the kitchen has already started on it."
 	case statusOf(err) == http.StatusConflict:
 		return "That move is not possible any more: the order has already moved on."
 	}

@@ -24,6 +24,7 @@ type Store interface {
 	staffEvents
 	pageStore
 	staffOrders
+	orderCanceller
 	Create(ctx context.Context, n orders.NewOrder) (orders.Order, error)
 }
 
@@ -62,10 +63,12 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	r.Method(http.MethodGet, "/", handleHomePage(log))
 	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, orderLimit, log))
 	r.Method(http.MethodGet, "/orders/{token}", handleTrackingPage(store, log))
+	r.Method(http.MethodPost, "/orders/{token}/cancel", handleCancelOrder(store, log))
 	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub))
 	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub))
 	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, orderLimit, log))
 	r.Method(http.MethodGet, "/api/orders/{token}", handleOrderJSON(store, log))
+	r.Method(http.MethodPost, "/api/orders/{token}/cancel", handleCancelOrderJSON(store, log))
 
 	r.Method(http.MethodGet, "/static/*", handleStatic(log))
 	r.NotFound(handleNotFoundPage(log).ServeHTTP)
