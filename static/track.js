@@ -295,8 +295,9 @@
 					break;
 			}
 		},
-		heartbeat(ms) {
-			ui.hoodHeartbeat.textContent = 'every ' + seconds(ms) + ' of quiet, last at ' + preciseClock.format(new Date()) +
+		// heartbeat shows the heartbeat of interval ms last heard at at.
+		heartbeat(ms, at) {
+			ui.hoodHeartbeat.textContent = 'every ' + seconds(ms) + ' of quiet, last at ' + preciseClock.format(new Date(at)) +
 				'. After ' + seconds(2.5 * ms) + ' with nothing at all the page takes the stream for dead and opens a new one.';
 		},
 		frame(frame, lastEventId, replay) {
@@ -341,7 +342,7 @@
 				if (info.opened) events.opening(info.url, openedFor[info.why] || openedFor.resume);
 				events.state(state, Object.assign({describe}, info));
 			},
-			onheartbeat: (ms) => events.heartbeat(ms),
+			onheartbeat: (ms) => events.heartbeat(ms, Date.now()),
 		}, backoff));
 		ReconnectingStream.resumeOn(window, (why) => stream.resume(why));
 		return {
@@ -380,10 +381,11 @@
 					}
 					events.state(m.state, Object.assign({}, m, {describe}));
 					if (m.lastEventId) ui.hoodLastID.textContent = m.lastEventId;
+					if (m.heartbeat) events.heartbeat(m.heartbeat.interval, m.heartbeat.at);
 					break;
 				}
 				case 'heartbeat':
-					events.heartbeat(m.interval);
+					events.heartbeat(m.interval, m.at);
 					break;
 				case 'frame':
 					events.frame(m.frame, m.lastEventId, m.replay);

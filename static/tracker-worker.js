@@ -24,7 +24,7 @@
 // Messages from a tab:    {type: 'watch', token, since, url, backoff}, {type: 'unwatch', token},
 //                         {type: 'drop'}, {type: 'resume', why}
 // Messages to a tab:      {type: 'frame', frame, lastEventId, replay}, {type: 'state', ...},
-//                         {type: 'heartbeat', interval}, {type: 'unknown', token}, {type: 'unsupported'}
+//                         {type: 'heartbeat', interval, at}, {type: 'unknown', token}, {type: 'unsupported'}
 'use strict';
 
 importScripts(sameOrigin(new URLSearchParams(location.search).get('stream')));
@@ -141,7 +141,7 @@ function open(tokens) {
 	// cursors are the stream's own, kept for as long as it lives: an order
 	// that no tab shows any more stays on it, and its cursor must still be
 	// right when the stream opens anew.
-	const s = {tokens, cursors: tokens.map((t) => orders.get(t).cursor), state: 'connecting', info: {}, lastEventId: ''};
+	const s = {tokens, cursors: tokens.map((t) => orders.get(t).cursor), state: 'connecting', info: {}, lastEventId: '', heartbeat: null};
 	s.source = new ReconnectingStream(Object.assign({
 		url: () => streamURL + '?orders=' + tokens.join(',') + '&since=' + s.cursors.join('.'),
 		events: {
@@ -150,7 +150,8 @@ function open(tokens) {
 		},
 		onstate: (state, info) => setState(s, state, info),
 		onheartbeat(interval) {
-			for (const port of portsOf(s)) port.postMessage({type: 'heartbeat', interval});
+			s.heartbeat = {interval, at: Date.now()};
+			for (const port of portsOf(s)) port.postMessage({type: 'heartbeat', interval, at: s.heartbeat.at});
 		},
 	}, backoff));
 	streams.push(s);
@@ -231,5 +232,6 @@ function tell(port, s, opened) {
 		lastEventId: s.lastEventId,
 		orders: s.tokens.length,
 		tabs: tabs.size,
+		heartbeat: s.heartbeat,
 	});
 }
