@@ -110,15 +110,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		staff := staffConfig(cfg, stdout)
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 		g.Go(func() error { return expireSessions(ctx, pool, log) })
-		handler := web.NewHandler(store, hub, readinessChecks(pool, listener, hub), web.Config{
+		app := web.NewHandler(store, hub, readinessChecks(pool, listener, hub), web.Config{
 			Metrics: metrics,
 			Staff:   staff,
 
 			TrustedProxies: cfg.trustedProxies,
 			OrderLimit:     cfg.orderLimit,
 		}, log)
+		g.Go(func() error { return app.Run(ctx) })
+		var handler http.Handler = app
 		if cfg.metricsAddr != "" {
-			handler = withoutMetrics(handler)
+			handler = withoutMetrics(app)
 		}
 		g.Go(func() error { return serve(ctx, cfg, handler, hub, stdout, log) })
 	}

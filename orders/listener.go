@@ -242,7 +242,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		if l.pool != nil && l.started {
 			// Without a connection nothing is heard: read the log through
 			// the pool meanwhile, so that events come late, not never.
-			if err := l.catchUp(ctx, l.pool, time.Now(), bySafetyNet); err != nil && ctx.Err() == nil {
+			if err := l.catchUp(ctx, l.pool, bySafetyNet); err != nil && ctx.Err() == nil {
 				l.log.Debug("listener cannot read the log through the pool either", "err", err)
 			}
 		}
@@ -326,7 +326,7 @@ func (l *Listener) listen(ctx context.Context) error {
 	}
 	l.heard.Store(false)
 	l.connected.Store(true)
-	if err := l.catchUp(ctx, conn, time.Now(), byNotification); err != nil {
+	if err := l.catchUp(ctx, conn, byNotification); err != nil {
 		return err
 	}
 	s := &session{conn: conn, nextRead: time.Now().Add(l.safetyNetInterval())}
@@ -355,13 +355,13 @@ func (l *Listener) listen(ctx context.Context) error {
 			s.nextRead = earliest(s.nextRead, now.Add(l.safetyNetInterval())) // deaf: read soon
 		}
 		if !s.unread.IsZero() && s.probe == "" {
-			if err := l.catchUp(ctx, conn, s.unread, byNotification); err != nil {
+			if err := l.catchUp(ctx, conn, byNotification); err != nil {
 				return err
 			}
 			s.unread = time.Time{}
 		}
 		if !now.Before(s.nextRead) {
-			if err := l.safetyNet(ctx, s, now); err != nil {
+			if err := l.safetyNet(ctx, s); err != nil {
 				return err
 			}
 			s.nextRead = now.Add(l.safetyNetInterval())
@@ -408,11 +408,11 @@ func (l *Listener) notified(n *pgconn.Notification, s *session) {
 
 // safetyNet reads the log without a notification to prompt it: through
 // the pool when the listener probes (see listen), else on its connection.
-func (l *Listener) safetyNet(ctx context.Context, s *session, now time.Time) error {
+func (l *Listener) safetyNet(ctx context.Context, s *session) error {
 	if l.pool == nil {
-		return l.catchUp(ctx, s.conn, now, bySafetyNet)
+		return l.catchUp(ctx, s.conn, bySafetyNet)
 	}
-	if err := l.catchUp(ctx, l.pool, now, bySafetyNet); err != nil && ctx.Err() == nil {
+	if err := l.catchUp(ctx, l.pool, bySafetyNet); err != nil && ctx.Err() == nil {
 		// The pool's trouble, not the listener's: its own reads go on.
 		l.log.Debug("listener cannot read the log through the pool", "err", err)
 	}
@@ -487,14 +487,17 @@ func (l *Listener) fix() string {
 	return "; " + l.probe.Fix
 }
 
-// catchUp hands on every event after the listener's position, marked as
-// noticed at the given time.
-func (l *Listener) catchUp(ctx context.Context, q querier, noticed time.Time, cause readCause) error {
+// catchUp hands on every event after the listener's position, each marked
+// as noticed when the read that found it returned. That is after the
+// notification that prompted the read, but an event can commit between the
+// two and be found by the same read: it was not heard of before it existed.
+func (l *Listener) catchUp(ctx context.Context, q querier, cause readCause) error {
 	for {
 		events, err := eventsAfter(ctx, q, l.Position(), catchUpPage)
 		if err != nil {
 			return err
 		}
+		noticed := time.Now()
 		if len(events) == 0 {
 			return nil
 		}

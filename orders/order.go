@@ -53,6 +53,10 @@ type Event struct {
 	Items        []Item
 	TotalCents   int
 
+	// Logged is when the database wrote the event to its log, by the
+	// database's clock: the end of the statement that made it. Zero for
+	// events logged before that was kept.
+	Logged time.Time
 	// Noticed is when this process's listener heard of the event; zero for
 	// events read from the log for a replay.
 	Noticed time.Time

@@ -224,7 +224,7 @@ func isIllegalTransition(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.ConstraintName == "order_transition"
 }
 
-const eventColumns = `e.position, e.order_id, o.token, e.seq, e.status, e.actor, e.at, o.customer_name, o.items, o.total_cents`
+const eventColumns = `e.position, e.order_id, o.token, e.seq, e.status, e.actor, e.at, e.logged_at, o.customer_name, o.items, o.total_cents`
 
 // Events returns the order's events after sequence number afterSeq, oldest
 // first; afterSeq 0 is the whole history.
@@ -288,8 +288,12 @@ func scanOrder(row pgx.CollectableRow) (Order, error) {
 
 func scanEvent(row pgx.CollectableRow) (Event, error) {
 	var e Event
-	err := row.Scan(&e.Position, &e.OrderID, &e.Token, &e.Seq, &e.Status, &e.Actor, &e.At,
+	var logged *time.Time
+	err := row.Scan(&e.Position, &e.OrderID, &e.Token, &e.Seq, &e.Status, &e.Actor, &e.At, &logged,
 		&e.CustomerName, &e.Items, &e.TotalCents)
+	if logged != nil {
+		e.Logged = *logged
+	}
 	return e, err
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ordertracker/ordertracker/orders"
@@ -18,6 +20,7 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 	a := newStaffApp(t, staffOptions{})
 	session := a.login(t, call{})
 	ctx := context.Background()
+	var addresses atomic.Int32
 
 	countOrders := func(t *testing.T) int {
 		t.Helper()
@@ -53,6 +56,16 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 			// ours, with a password the attacker knows, is forgery too.
 			// From an address of its own, so as not to meet the limit.
 			return http.MethodPost, "/staff/login", call{form: url.Values{"password": {testStaffPassword}}, from: "127.0.0.5"}, nil
+		}, http.StatusSeeOther},
+		{"POST /staff/logout", func(t *testing.T) (string, string, call, func() bool) {
+			// A page on another site that signs staff out: a nuisance,
+			// and forgery all the same. Each from an address of its own,
+			// so as not to meet the sign-in limit.
+			fresh := a.login(t, call{from: "127.0.6." + strconv.Itoa(int(addresses.Add(1)))})
+			signedOut := func() bool {
+				return a.send(t, http.MethodGet, "/staff/session", call{session: fresh}).status == http.StatusUnauthorized
+			}
+			return http.MethodPost, "/staff/logout", call{form: url.Values{}, session: fresh}, signedOut
 		}, http.StatusSeeOther},
 		{"POST /staff/orders/{token}/advance", func(t *testing.T) (string, string, call, func() bool) {
 			o := a.create(t, "Ada")
@@ -94,8 +107,8 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 				if changed != nil && changed() {
 					t.Error("the refused request took effect")
 				}
-				if r.session != nil {
-					t.Error("the refused request set a session cookie")
+				if r.session != nil || r.device != nil {
+					t.Error("the refused request set a session or device cookie")
 				}
 			})
 		}

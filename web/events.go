@@ -64,7 +64,7 @@ func handleOrderEvents(store orderEvents, hub *stream.Hub) http.Handler {
 		if cursor < 0 {
 			after = seq - 1
 		}
-		hub.Serve(w, r, stream.OneOrder(token, int(cursor)), func(ctx context.Context) ([]orders.Event, error) {
+		hub.Serve(w, r, withHops(r, stream.OneOrder(token, int(cursor))), func(ctx context.Context) ([]orders.Event, error) {
 			if events, held := hub.RecentOrderAfter(token, after); held {
 				return events, nil
 			}
@@ -98,10 +98,12 @@ const maxStaffReplay = 1000
 // the stream starts with the current state of the newest orders.
 func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The stream ends with the session that opened it (sessionwatch.go).
+		owner := streamOwner(r.Context())
 		cursor, ok := streamCursor(r)
 		if ok {
 			if head, held := hub.RecentHead(cursor); held && head-cursor <= maxStaffReplay {
-				hub.Serve(w, r, stream.AllOrders(cursor), func(ctx context.Context) ([]orders.Event, error) {
+				hub.Serve(w, r, withHops(r, stream.AllOrders(cursor).OwnedBy(owner)), func(ctx context.Context) ([]orders.Event, error) {
 					if events, _, held := hub.RecentAfter(cursor); held {
 						return events, nil
 					}
@@ -124,12 +126,12 @@ func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 		if ok && head-cursor > maxStaffReplay {
 			// Positions are handed out without reuse, so head-cursor is at
 			// least the number of events missed.
-			hub.Serve(w, r, stream.AllOrdersReset(head), func(ctx context.Context) ([]orders.Event, error) {
+			hub.Serve(w, r, withHops(r, stream.AllOrdersReset(head).OwnedBy(owner)), func(ctx context.Context) ([]orders.Event, error) {
 				return store.EventsAfter(ctx, head, replayPage)
 			})
 			return
 		}
-		hub.Serve(w, r, stream.AllOrders(cursor), func(ctx context.Context) ([]orders.Event, error) {
+		hub.Serve(w, r, withHops(r, stream.AllOrders(cursor).OwnedBy(owner)), func(ctx context.Context) ([]orders.Event, error) {
 			if ok {
 				return replayAfter(ctx, store, cursor, nil)
 			}
@@ -179,4 +181,14 @@ func streamCursor(r *http.Request) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// withHops asks the hub for the last hop of every event, when it was
+// written to this stream, for a client that says ?hops (the tracking
+// page's panel does, to draw each event's journey).
+func withHops(r *http.Request, sub stream.Subscription) stream.Subscription {
+	if r.URL.Query().Has("hops") {
+		return sub.WithHops()
+	}
+	return sub
 }

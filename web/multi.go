@@ -63,7 +63,7 @@ func handleMultiOrderEvents(store severalOrdersEvents, hub *stream.Hub) http.Han
 				after[i] = &n
 			}
 		}
-		hub.Serve(w, r, stream.SomeOrders(tokens, cursors), func(ctx context.Context) ([]orders.Event, error) {
+		hub.Serve(w, r, withHops(r, stream.SomeOrders(tokens, cursors)), func(ctx context.Context) ([]orders.Event, error) {
 			if events, held := recentOf(hub, tokens, after); held {
 				return events, nil
 			}

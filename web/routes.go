@@ -4,6 +4,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -44,8 +45,31 @@ type Config struct {
 	OrderLimit ratelimit.Rate
 }
 
+// A Handler serves the whole URL surface of the application. Its staff
+// side has work of its own to do in the background, which Run does.
+type Handler struct {
+	routes http.Handler
+	// watch ends the streams of staff sessions that have ended; nil when
+	// the staff side is off.
+	watch func(ctx context.Context)
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.routes.ServeHTTP(w, r) }
+
+// Run ends, until ctx is done, the staff event streams whose sessions have
+// ended anywhere but by sign-out in this process: by sign-out in another
+// process, by expiry, by removal from the store, or by a change of the
+// staff password (see sessionwatch.go). Without Run, a stream ends with its
+// session only when the session is signed out in this process.
+func (h *Handler) Run(ctx context.Context) error {
+	if h.watch != nil {
+		h.watch(ctx)
+	}
+	return nil
+}
+
 // NewHandler returns the whole URL surface of the application.
-func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *slog.Logger) http.Handler {
+func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *slog.Logger) *Handler {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
@@ -73,28 +97,36 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	r.Method(http.MethodGet, "/static/*", handleStatic(log))
 	r.NotFound(handleNotFoundPage(log).ServeHTTP)
 
-	// Staff: everything but the sign-in form needs a session.
+	// Staff: everything but the sign-in form and the session probe needs a
+	// session.
+	h := &Handler{}
 	r.Route("/staff", func(r chi.Router) {
 		if cfg.Staff.Password == "" {
 			r.Handle("/", handleStaffOff(log))
 			r.Handle("/*", handleStaffOff(log))
 			return
 		}
-		sessions := newStaffSessions(cfg.Staff, hub.Unavailable, log)
+		keys := staffKeysOf(cfg.Staff.Password)
+		sessions := newStaffSessions(cfg.Staff, keys, hub.Unavailable, log)
+		devices := deviceCookies{keys: keys, alwaysSecure: cfg.Staff.SecureCookie}
+		check := cmp.Or(cfg.Staff.SessionCheck, defaultSessionCheck)
+		h.watch = func(ctx context.Context) { sessions.watch(ctx, hub, check) }
 		r.Use(sessions.loadAndSave)
 		r.Method(http.MethodGet, "/login", handleStaffLoginForm(sessions, log))
-		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, newLoginLimiter(), log))
+		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, devices, newLoginLimits(), log))
+		r.Method(http.MethodGet, "/session", handleStaffSession(sessions))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/", handleStaffBoard(store, sessions, log))
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
-			r.Method(http.MethodGet, "/events", handleStaffEvents(store, hub))
+			r.With(ownedBySession(sessions)).Method(http.MethodGet, "/events", handleStaffEvents(store, hub))
 			r.Method(http.MethodGet, "/orders", handleStaffOrders(store, log))
-			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, log))
+			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, hub))
 			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/cancel", handleStaffCancel(store, sessions, log))
 		})
 	})
 
 	// Every state-changing request, from anyone, must come from this site.
-	return http.NewCrossOriginProtection().Handler(r)
+	h.routes = http.NewCrossOriginProtection().Handler(r)
+	return h
 }

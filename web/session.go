@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
 	"log/slog"
 	"net/http"
 	"time"
@@ -24,6 +25,9 @@ type staffSessions struct {
 	// alwaysSecure marks the cookie Secure on every response, for a site
 	// whose TLS ends at a proxy in front of this server.
 	alwaysSecure bool
+	// keys are the current password's (see staffKeys): a session signed in
+	// with another password is not signed in.
+	keys func() staffKeys
 	// streamUnavailable answers an event stream whose session cannot be
 	// read now.
 	streamUnavailable func(http.ResponseWriter, *http.Request, error)
@@ -32,15 +36,16 @@ type staffSessions struct {
 
 // Session keys.
 const (
-	sessionStaff = "staff" // bool: signed in with the staff password
-	sessionFlash = "flash" // string: what the board says once, after a move
+	sessionStaff       = "staff"       // bool: signed in with the staff password
+	sessionFingerprint = "fingerprint" // []byte: staffKeys.fingerprint of that password
+	sessionFlash       = "flash"       // string: what the board says once, after a move
 )
 
 // defaultSessionLifetime is how long a staff sign-in lasts when the
 // configuration does not say.
 const defaultSessionLifetime = 12 * time.Hour
 
-func newStaffSessions(cfg StaffConfig, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
+func newStaffSessions(cfg StaffConfig, keys func() staffKeys, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
 	m := scs.New()
 	m.Store = cfg.Sessions
 	if m.Store == nil {
@@ -57,7 +62,7 @@ func newStaffSessions(cfg StaffConfig, streamUnavailable func(http.ResponseWrite
 	m.Cookie.Path = "/staff"
 	m.Cookie.HttpOnly = true
 	m.Cookie.SameSite = http.SameSiteLaxMode
-	s := &staffSessions{manager: m, alwaysSecure: cfg.SecureCookie, streamUnavailable: streamUnavailable, log: log}
+	s := &staffSessions{manager: m, alwaysSecure: cfg.SecureCookie, keys: keys, streamUnavailable: streamUnavailable, log: log}
 	m.ErrorFunc = s.unavailable
 	overTLS := *m
 	overTLS.Cookie.Secure = true
@@ -81,9 +86,10 @@ func (s *staffSessions) loadAndSave(next http.Handler) http.Handler {
 }
 
 // signedIn reports whether the session belongs to someone who gave the
-// staff password.
+// staff password: the password of now, not one it had before a restart.
 func (s *staffSessions) signedIn(ctx context.Context) bool {
-	return s.manager.GetBool(ctx, sessionStaff)
+	return s.manager.GetBool(ctx, sessionStaff) &&
+		hmac.Equal(s.manager.GetBytes(ctx, sessionFingerprint), s.keys().fingerprint)
 }
 
 // signIn marks the session signed in, under a new token: a token that
@@ -94,13 +100,39 @@ func (s *staffSessions) signIn(ctx context.Context) error {
 		return err
 	}
 	s.manager.Put(ctx, sessionStaff, true)
+	s.manager.Put(ctx, sessionFingerprint, s.keys().fingerprint)
 	return nil
 }
 
 // signOut deletes the session from the store, so its cookie, wherever a
-// copy of it is, signs nobody in any more.
-func (s *staffSessions) signOut(ctx context.Context) error {
-	return s.manager.Destroy(ctx)
+// copy of it is, signs nobody in any more. It returns the session's token,
+// which named the streams the session opened.
+func (s *staffSessions) signOut(ctx context.Context) (token string, err error) {
+	token = s.manager.Token(ctx)
+	return token, s.manager.Destroy(ctx)
+}
+
+// token is the session's token, which names the streams the session opens
+// (see sessionwatch.go). It is a credential: never log it.
+func (s *staffSessions) token(ctx context.Context) string {
+	return s.manager.Token(ctx)
+}
+
+// expiresAt is when the session ends by itself.
+func (s *staffSessions) expiresAt(ctx context.Context) time.Time {
+	return s.manager.Deadline(ctx)
+}
+
+// live reports whether the session with the given token is still signed in
+// with the current password and has not expired, reading it from the store
+// afresh. An error means the store could not say.
+func (s *staffSessions) live(ctx context.Context, token string) (bool, error) {
+	// ctx holds no session of this manager's, so Load reads the store.
+	loaded, err := s.manager.Load(ctx, token)
+	if err != nil {
+		return false, err
+	}
+	return s.signedIn(loaded) && time.Now().Before(s.expiresAt(loaded)), nil
 }
 
 // flash leaves a message for the next page of the board to show.

@@ -32,6 +32,10 @@ type StaffConfig struct {
 	Sessions scs.Store
 	// SessionLifetime is how long a sign-in lasts; zero means 12 hours.
 	SessionLifetime time.Duration
+	// SessionCheck is how often Handler.Run reads the session of each open
+	// staff stream, to end the streams of sessions that have ended; zero
+	// means every 2 seconds.
+	SessionCheck time.Duration
 	// SecureCookie marks the session cookie Secure on every response, for a
 	// site whose TLS ends at a proxy in front of this server. A request that
 	// arrives over TLS gets a Secure cookie either way.

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordertracker/ordertracker/internal/pgtest"
 	"github.com/ordertracker/ordertracker/internal/stream"
@@ -31,9 +34,11 @@ const testStaffPassword = "correct horse battery staple"
 // sessions in PostgreSQL.
 type staffApp struct {
 	fixtures
-	server *httptest.Server
-	conns  *cuttable
-	hub    *stream.Hub
+	pool     *pgxpool.Pool
+	hub      *stream.Hub
+	password string
+	server   *httptest.Server
+	conns    *cuttable
 	// startWorker starts a worker that moves orders on after browserStage
 	// in each stage (once).
 	startWorker func()
@@ -44,25 +49,54 @@ type staffOptions struct {
 	secureCookie bool      // StaffConfig.SecureCookie
 	sessions     scs.Store // instead of the PostgreSQL store
 	stages       orders.StageDurations
+	// pool is the database to use, shared with another app as two
+	// processes share one; nil means a database of the app's own.
+	pool     *pgxpool.Pool
+	password string // the staff password; "" means testStaffPassword
+	// sessionLifetime and sessionCheck are StaffConfig's.
+	sessionLifetime time.Duration
+	sessionCheck    time.Duration
+	log             *slog.Logger // nil means quiet
 }
 
 func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	t.Helper()
-	pool := pgtest.NewPool(t)
+	pool := opts.pool
+	if pool == nil {
+		pool = pgtest.NewPool(t)
+	}
 	if opts.stages == (orders.StageDurations{}) {
 		opts.stages = orders.StageDurations{Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage}
 	}
-	a := &staffApp{fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})}}
-	hub := stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet})
-	a.hub = hub
+	log := cmp.Or(opts.log, quiet)
+	a := &staffApp{
+		fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})},
+		pool:     pool,
+		hub:      stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: log}),
+		password: cmp.Or(opts.password, testStaffPassword),
+	}
+	hub := a.hub
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
 	_, a.startWorker = runListener(t, pool.Config().ConnConfig, -1, hub.Publish, worker)
 
-	staff := StaffConfig{Password: testStaffPassword, Sessions: opts.sessions, SecureCookie: opts.secureCookie}
+	staff := StaffConfig{
+		Password:        a.password,
+		Sessions:        opts.sessions,
+		SecureCookie:    opts.secureCookie,
+		SessionLifetime: opts.sessionLifetime,
+		SessionCheck:    opts.sessionCheck,
+	}
 	if staff.Sessions == nil {
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 	}
-	handler := NewHandler(a.store, hub, nil, Config{Staff: staff}, quiet)
+	handler := NewHandler(a.store, hub, nil, Config{Staff: staff}, log)
+	ctx, stop := context.WithCancel(context.Background())
+	var watching sync.WaitGroup
+	watching.Go(func() { handler.Run(ctx) })
+	t.Cleanup(func() {
+		stop()
+		watching.Wait()
+	})
 	a.server = httptest.NewUnstartedServer(handler)
 	a.conns = newCuttable(a.server.Listener)
 	a.server.Listener = a.conns
@@ -87,6 +121,8 @@ type reply struct {
 	body   string
 	// session is the staff_session cookie the response set, if it set one.
 	session *http.Cookie
+	// device is the staff_device cookie the response set, if it set one.
+	device *http.Cookie
 }
 
 // A call is one request: form (for a POST), the session cookie to send, and
@@ -95,6 +131,7 @@ type call struct {
 	form    url.Values
 	json    string // a JSON body, for the API
 	session *http.Cookie
+	device  *http.Cookie // the staff_device cookie to send
 	header  []string
 	// from, when set, is the local address to connect from, so that the
 	// server sees another client.
@@ -124,6 +161,9 @@ func (a *staffApp) send(t *testing.T, method, path string, c call) reply {
 	if c.session != nil {
 		req.AddCookie(c.session)
 	}
+	if c.device != nil {
+		req.AddCookie(c.device)
+	}
 	for i := 0; i+1 < len(c.header); i += 2 {
 		req.Header.Set(c.header[i], c.header[i+1])
 	}
@@ -149,17 +189,20 @@ func (a *staffApp) send(t *testing.T, method, path string, c call) reply {
 	}
 	r := reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 	for _, c := range resp.Cookies() {
-		if c.Name == "staff_session" {
+		switch c.Name {
+		case "staff_session":
 			r.session = c
+		case deviceCookieName:
+			r.device = c
 		}
 	}
 	return r
 }
 
-// login signs in and returns the session cookie.
+// login signs in with the app's password and returns the session cookie.
 func (a *staffApp) login(t *testing.T, c call) *http.Cookie {
 	t.Helper()
-	c.form = url.Values{"password": {testStaffPassword}}
+	c.form = url.Values{"password": {a.password}}
 	r := a.send(t, http.MethodPost, "/staff/login", c)
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/staff" {
 		t.Fatalf("sign-in answered %d to %q, want 303 to /staff; body: %s", r.status, r.header.Get("Location"), r.body)

@@ -22,6 +22,20 @@ type OrderUpdate struct {
 	At     time.Time     `json:"at"`
 	Actor  orders.Actor  `json:"actor"`
 	Final  bool          `json:"final"`
+	Hops   *Hops         `json:"hops,omitempty"`
+}
+
+// Hops are the times of an event's journey so far, for anyone who wants to
+// see where the time between a change and the browser goes (the tracking
+// page's "Under the hood" panel draws them): when the database logged it,
+// by the database's clock, and when this process's listener heard of it, by
+// the process's. Each is absent when unknown: an event replayed from the
+// log was never heard live. The last hop, when the hub wrote the event to a
+// stream, differs from stream to stream; a stream that asks for it
+// (Subscription.WithHops) gets it in a hop event after each write.
+type Hops struct {
+	Logged time.Time `json:"logged,omitzero"`
+	Heard  time.Time `json:"heard,omitzero"`
 }
 
 // A StaffUpdate is the data of an order_update event on the staff stream:
@@ -45,7 +59,19 @@ func NewOrderUpdate(ev orders.Event) OrderUpdate {
 		At:     ev.At.UTC(),
 		Actor:  ev.Actor,
 		Final:  ev.Status.Terminal(),
+		Hops:   newHops(ev),
 	}
+}
+
+func newHops(ev orders.Event) *Hops {
+	if ev.Logged.IsZero() && ev.Noticed.IsZero() {
+		return nil
+	}
+	h := &Hops{Logged: ev.Logged.UTC()}
+	if !ev.Noticed.IsZero() {
+		h.Heard = ev.Noticed.UTC()
+	}
+	return h
 }
 
 // NewStaffUpdate is ev as the staff see it.
@@ -149,6 +175,22 @@ func appendHeartbeatFrame(dst []byte, interval time.Duration) []byte {
 	frame, err := sse.AppendEvent(dst, "", HeartbeatEventName, fmt.Appendf(nil, `{"interval_ms":%d}`, interval.Milliseconds()))
 	if err != nil {
 		panic("encode heartbeat: " + err.Error()) // a constant name is never refused
+	}
+	return frame
+}
+
+// HopEventName is the type of the event that follows each write of order
+// events to a stream that asked for hops (Subscription.WithHops): its data
+// says when the hub wrote them, {"written":"2026-12-02T09:45:01.123456Z"},
+// the last hop before the browser. It has no id.
+const HopEventName = "hop"
+
+// appendHopFrame appends a hop event for a write at written.
+func appendHopFrame(dst []byte, written time.Time) []byte {
+	data := append([]byte(`{"written":"`), written.UTC().AppendFormat(nil, time.RFC3339Nano)...)
+	frame, err := sse.AppendEvent(dst, "", HopEventName, append(data, `"}`...))
+	if err != nil {
+		panic("encode hop: " + err.Error()) // a constant name is never refused
 	}
 	return frame
 }

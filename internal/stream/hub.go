@@ -297,7 +297,7 @@ func (h *Hub) subscribe(sub Subscription, client string) (*stream, refusal) {
 		h.release(client)
 		return nil, refusedBusy
 	}
-	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client, owner: sub.owner}
+	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client, owner: sub.owner, hops: sub.hops}
 	if s.owner != "" {
 		h.ownersMu.Lock()
 		h.owners[s.owner]++

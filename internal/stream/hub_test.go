@@ -74,7 +74,7 @@ func (l *testLog) after(p int64, keep func(orders.Event) bool) []orders.Event {
 
 // testServer serves the hub's three kinds of stream from a testLog:
 //
-//	/all?after=P&owner=O      every order after position P, owned by O if given
+//	/all?after=P&owner=O&hops every order after position P, owned by O if given, with hops if asked
 //	/reset?head=P             every order after a reset to position P
 //	/one/TOKEN?after=S        one order after its sequence number S, or Last-Event-ID (none: its current state)
 //	/some?orders=A,B&after=S1.S2
@@ -103,6 +103,9 @@ func newTestServer(t *testing.T, transport string, opts Options) *testServer {
 		sub := AllOrders(after)
 		if owner := r.URL.Query().Get("owner"); owner != "" {
 			sub = sub.OwnedBy(owner)
+		}
+		if r.URL.Query().Has("hops") {
+			sub = sub.WithHops()
 		}
 		ts.hub.Serve(w, r, sub, ts.replay(func() []orders.Event {
 			return ts.log.after(after, func(orders.Event) bool { return true })
@@ -813,6 +816,46 @@ func TestResumesFromTheWindowWhilePublishingLoseNothing(t *testing.T) {
 						t.Fatalf("a stream from position %d: got %s, want %d", o.after, got, want)
 					}
 				}
+			}
+		})
+	}
+}
+
+func TestAStreamThatAsksForHopsIsToldWhenEachWriteWasMade(t *testing.T) {
+	for _, transport := range transports {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, transport, Options{})
+			ts.publish("A", orders.Received)
+			hops, plain := ts.open(t, "/all?after=1&hops"), ts.open(t, "/all?after=1")
+			ev := ts.publish("A", orders.Cooking)
+
+			var u StaffUpdate
+			if err := json.Unmarshal([]byte(hops.next(t).Data), &u); err != nil {
+				t.Fatal(err)
+			}
+			if u.Hops == nil || !u.Hops.Heard.Equal(ev.Noticed) {
+				t.Fatalf("hops %+v, want when the event was heard, %v", u.Hops, ev.Noticed)
+			}
+			f, err := hops.r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hop struct{ Written time.Time }
+			if f.Event.Type != HopEventName || f.Event.LastEventID != "2" || json.Unmarshal([]byte(f.Event.Data), &hop) != nil {
+				t.Fatalf("after the event: %+v, want a hop event that leaves the last id alone", f)
+			}
+			if hop.Written.Before(ev.Noticed) {
+				t.Errorf("written at %v, before the event was heard at %v", hop.Written, ev.Noticed)
+			}
+
+			// A stream that did not ask gets the event and nothing after it.
+			if got := plain.next(t); got.LastEventID != "2" {
+				t.Fatalf("the plain stream got %+v, want position 2", got)
+			}
+			ts.publish("A", orders.OutForDelivery)
+			if f, err := plain.r.Next(); err != nil || f.Event.Type != EventName || f.Event.LastEventID != "3" {
+				t.Errorf("the plain stream's next frame: %+v, %v; want the next event, no hop", f, err)
 			}
 		})
 	}

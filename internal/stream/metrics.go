@@ -26,6 +26,10 @@ type metrics struct {
 	// process's hub sees every event, so this is the rate of the whole
 	// system, the worker's moves included.
 	events *prometheus.CounterVec
+	// heard observes, per event, the time from the database logging it to
+	// this process's listener hearing of it: the first hop of an event's
+	// journey; latency is the second.
+	heard prometheus.Histogram
 	// replays counts the replay window's lookups, by whether the window
 	// held what was asked (memory) or the log must be read (log).
 	replays *prometheus.CounterVec
@@ -59,6 +63,11 @@ func newMetrics() *metrics {
 			Name: "ordertracker_events_total",
 			Help: "Order events heard from the database, by who caused them.",
 		}, []string{"actor"}),
+		heard: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ordertracker_event_heard_latency_seconds",
+			Help:    "Time from the database logging an event (at the end of its statement, by the database's clock) to this process's listener hearing of it (by this process's clock).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
 		replays: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordertracker_stream_replays_total",
 			Help: "Replays of event streams, by where they were read: memory (the window of recent events held them all) or log (the database had to be read). A stream of several orders counts one per order.",
@@ -83,11 +92,17 @@ func (m *metrics) wrote(noticed time.Time) {
 	}
 }
 
-// count adds events to the per-actor counter, one Add per actor per batch.
+// count adds events to the per-actor counter, one Add per actor per batch,
+// and observes how long each took to be heard.
 func (m *metrics) count(events []orders.Event) {
 	var by [3]int
 	actors := [3]orders.Actor{orders.ByCustomer, orders.ByWorker, orders.ByStaff}
 	for _, ev := range events {
+		if !ev.Logged.IsZero() && !ev.Noticed.IsZero() {
+			// Two clocks: one a little ahead of the other must not make
+			// a hop take less than nothing.
+			m.heard.Observe(max(ev.Noticed.Sub(ev.Logged), 0).Seconds())
+		}
 		for i, a := range actors {
 			if ev.Actor == a {
 				by[i]++
@@ -106,7 +121,7 @@ func (m *metrics) count(events []orders.Event) {
 func (h *Hub) Collectors() []prometheus.Collector {
 	m := h.metrics
 	return []prometheus.Collector{
-		m.sent, m.latency, m.duration, m.dropped, m.refused, m.events, m.replays,
+		m.sent, m.latency, m.duration, m.dropped, m.refused, m.events, m.replays, m.heard,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ordertracker_streams_open",
 			Help: "SSE streams open in this process, counting those still replaying.",

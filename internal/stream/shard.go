@@ -344,6 +344,11 @@ func (sh *shard) write(s *stream, p payload, noticed time.Time) bool {
 		return false
 	}
 	s.nextBeat = sh.now.Add(sh.hub.opts.Heartbeat)
+	if s.hops && !noticed.IsZero() {
+		// Live events, to a stream that wants to know when they were
+		// written: its own bytes, unlike every other stream's.
+		p = newPayload(p.frames(), appendHopFrame(nil, time.Now()))
+	}
 	b := s.out.form(p)
 	if queued, tooSlow := s.enqueue(b, noticed); tooSlow {
 		sh.end(s, endSlow)

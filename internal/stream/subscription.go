@@ -17,6 +17,7 @@ type Subscription struct {
 	tokens []string // OneOrder: one; SomeOrders: in the client's order
 	given  []string // SomeOrders: each order's cursor as the client gave it, "" for none
 	owner  string   // OwnedBy
+	hops   bool     // WithHops
 }
 
 type kind uint8
@@ -69,6 +70,14 @@ func SomeOrders(tokens, cursors []string) Subscription {
 // open.
 func (s Subscription) OwnedBy(owner string) Subscription {
 	s.owner = owner
+	return s
+}
+
+// WithHops returns the subscription asking for the last hop of every event
+// it is written: after each write of live events, the stream gets a hop
+// event that says when the hub wrote them.
+func (s Subscription) WithHops() Subscription {
+	s.hops = true
 	return s
 }
 
