@@ -25,6 +25,7 @@ type flakyProxy struct {
 	server *httptest.Server
 
 	mu      sync.Mutex
+	target  *url.URL
 	failing bool
 	refused int                     // requests answered 502
 	streams map[*proxiedStream]bool // event streams under way
@@ -34,14 +35,13 @@ type flakyProxy struct {
 // through until told otherwise. The test's browser must use its URL.
 func newFlakyProxy(t *testing.T, target string) *flakyProxy {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &flakyProxy{streams: make(map[*proxiedStream]bool)}
+	p.switchTo(t, target)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(u)
+			p.mu.Lock()
+			r.SetURL(p.target)
+			p.mu.Unlock()
 			r.Out.Host = r.In.Host // as nginx's proxy_set_header Host $http_host
 		},
 		// A text/event-stream response is flushed as it comes.
@@ -90,6 +90,22 @@ func (p *flakyProxy) fail() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failing = true
+	for s := range p.streams {
+		s.breakOff()
+	}
+}
+
+// switchTo sends every request from now on to target, and breaks the
+// event streams under way, as replacing the process behind a proxy does.
+func (p *flakyProxy) switchTo(t *testing.T, target string) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = u
 	for s := range p.streams {
 		s.breakOff()
 	}

@@ -530,3 +530,63 @@ func TestBrowserStaffBoardCatchesUpAfterAProxyAnswers502(t *testing.T) {
 		})
 	}
 }
+
+// jsOnSignInPage is true on the staff sign-in page.
+const jsOnSignInPage = `location.pathname === '/staff/login' && !!document.getElementById('password')`
+
+// TestBrowserStaffSignOutReachesEveryTab signs out in one board tab: the
+// server ends the session's streams, and every other board tab of the
+// browser goes to the sign-in page.
+func TestBrowserStaffSignOutReachesEveryTab(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	for _, tr := range []struct{ name, query string }{
+		{"through the shared worker", ""},
+		{"on the board's own stream", "?transport=direct"},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			browser := newBrowser(t)
+			first := newTab(t, browser, true)
+			a.signIn(t, first)
+			first.waitFor(t, "the first tab is live", jsBoardConnection+` === 'live'`)
+			second := newTab(t, browser, true)
+			// The stream's reconnect, and the board's question whether
+			// it is still signed in, are refused: that is the test.
+			second.expect("401")
+			second.do(t, chromedp.Navigate(a.server.URL+"/staff"+tr.query))
+			second.waitFor(t, "the second tab is live", jsBoardConnection+` === 'live'`)
+
+			first.do(t, chromedp.Click(chromedp.CSS(`.staff-signout button`)), chromedp.WaitVisible(chromedp.ID("password")))
+			second.waitFor(t, "the other tab goes to the sign-in page", jsOnSignInPage)
+			waitUntil(t, "no stream of the session is left open", func() bool { return a.hub.Streams() == 0 })
+		})
+	}
+}
+
+// TestBrowserStaffBoardOfAnOldPasswordEndsOnTheSignInPage keeps a board
+// open while the process behind the proxy is replaced by one with a new
+// staff password: the sessions made with the old one are void, and the
+// board goes to the sign-in page instead of retrying for ever.
+func TestBrowserStaffBoardOfAnOldPasswordEndsOnTheSignInPage(t *testing.T) {
+	t.Parallel()
+	before := newStaffApp(t, staffOptions{})
+	after := newStaffApp(t, staffOptions{pool: before.pool, password: "a new staff password, after a leak"})
+	proxy := newFlakyProxy(t, before.server.URL)
+	for _, tr := range []struct{ name, query string }{
+		{"through the shared worker", ""},
+		{"on the board's own stream", "&transport=direct"},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			proxy.switchTo(t, before.server.URL)
+			staff := newTab(t, newBrowser(t), true)
+			staff.expect("net::ERR_") // the stream, broken off by the restart
+			staff.expect("401")       // the reconnect, and the question whether still signed in
+			signInAt(t, staff, proxy.URL())
+			staff.do(t, chromedp.Navigate(proxy.URL()+"/staff?"+testBackoff+tr.query))
+			staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+
+			proxy.switchTo(t, after.server.URL)
+			staff.waitFor(t, "the board goes to the sign-in page", jsOnSignInPage)
+		})
+	}
+}
