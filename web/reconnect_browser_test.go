@@ -502,7 +502,7 @@ func TestBrowserStaffBoardCatchesUpAfterAProxyAnswers502(t *testing.T) {
 			staff.expect("net::ERR_")
 			staff.expect("EventSource's response has a MIME type")
 			staff.expect("the server responded with a status of 502")
-			signInAt(t, staff, proxy.URL())
+			a.signInAt(t, staff, proxy.URL())
 			staff.do(t, chromedp.Navigate(proxy.URL()+"/staff?"+testBackoff+tr.query))
 			staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
 			staff.markPage(t)
@@ -581,10 +581,11 @@ func TestBrowserStaffBoardOfAnOldPasswordEndsOnTheSignInPage(t *testing.T) {
 			staff := newTab(t, newBrowser(t), true)
 			staff.expect("net::ERR_") // the stream, broken off by the restart
 			staff.expect("401")       // the reconnect, and the question whether still signed in
-			signInAt(t, staff, proxy.URL())
+			before.signInAt(t, staff, proxy.URL())
 			staff.do(t, chromedp.Navigate(proxy.URL()+"/staff?"+testBackoff+tr.query))
 			staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
 
+			staffKeysOf(after.password)() // derived outside the page's wait, as for the old one
 			proxy.switchTo(t, after.server.URL)
 			staff.waitFor(t, "the board goes to the sign-in page", jsOnSignInPage)
 		})
