@@ -9,10 +9,17 @@
 //      order, from the position the page was rendered at (data-events-url
 //      carries ?since=<position>). Every event changes the counts: the
 //      order enters the column of its status and leaves the column of the
-//      stage numbered seq − 1 (data-stage), shown or not. The browser's
-//      EventSource reconnects by itself and sends Last-Event-ID, so the
-//      server resumes exactly where the stream broke off, and an event's
-//      position is never counted twice.
+//      stage numbered seq − 1 (data-stage), shown or not. An event at or
+//      before the last position counted is ignored, so none is counted
+//      twice. Every board tab of the browser shares one stream, held by
+//      staff-worker.js, a SharedWorker (where there is none, or with
+//      ?transport=direct, the tab opens its own). Either way the stream is a
+//      ReconnectingStream (reconnecting-stream.js, loaded before this
+//      file): it resumes after a network failure, an error page from a
+//      proxy or a connection gone silent, from the last position, and the
+//      indicator says what is happening meanwhile. When the browser gives
+//      up on the stream, data-session-url says whether the sign-in has
+//      ended: if so, every board tab goes to the sign-in page.
 //   2. It keeps each column's window: a card moves with its order if its
 //      new place is inside the new column's window, and a column whose
 //      cards have left asks /staff/orders (data-orders-url) for the next
@@ -575,38 +582,154 @@
 		}
 	}
 
-	// The stream.
-	const source = new EventSource(board.dataset.eventsUrl);
-	setConnection("connecting", "Connecting…");
-	source.addEventListener("open", () => setConnection("live", "Live"));
-	source.addEventListener("error", () => {
-		if (source.readyState === EventSource.CLOSED) {
-			// The server refused the stream (a sign-in that ended, say): the
-			// browser will not try again. A reload shows why.
-			setConnection("dropped", "Not live: reload the page");
-		} else {
-			setConnection("reconnecting", "Reconnecting…");
-		}
-	});
-	// The board was away too long for the missed changes to be replayed
-	// (a laptop asleep overnight): the server says so instead of sending
-	// them, and the board loads afresh, with its counts and windows.
-	source.addEventListener("reset", () => {
-		source.close();
-		setConnection("reconnecting", "Catching up…");
-		window.location.reload();
-	});
-	source.addEventListener("order_update", (e) => {
+	// The stream. received is the position of the last event received,
+	// applied or still queued: a new stream starts after it.
+	const indicator = ReconnectingStream.indicator(connection, connectionText);
+	const backoff = ReconnectingStream.backoffFrom(location.search);
+	const sessionURL = board.dataset.sessionUrl;
+	let received = lastPosition;
+
+	function fromWire(data) {
 		let u;
 		try {
-			u = JSON.parse(e.data);
+			u = JSON.parse(data);
 		} catch {
 			return;
 		}
-		if (isUpdate(u)) {
-			enqueue(() => fromStream(u));
+		if (!isUpdate(u)) {
+			return;
 		}
-	});
+		if (typeof u.position === "number" && u.position > received) {
+			received = u.position;
+		}
+		enqueue(() => fromStream(u));
+	}
+
+	// The board was away too long for the missed changes to be replayed
+	// (a laptop asleep overnight), or rendered too long before the shared
+	// stream's memory reaches: it loads afresh, with its counts and
+	// windows.
+	function reload() {
+		indicator.show("reconnecting", 0, "Catching up…");
+		window.location.reload();
+	}
+
+	function signedOut(url) {
+		indicator.show("signed-out", 0, "Signed out: going to the sign-in page");
+		window.location.assign(url || "/staff/login");
+	}
+
+	function showState(state, until) {
+		if (state !== "closed") {
+			indicator.show(state, until);
+		}
+	}
+
+	// direct is this tab's own stream.
+	function direct() {
+		const stream = new ReconnectingStream(Object.assign({
+			url: () => {
+				const u = new URL(eventsURL);
+				u.searchParams.set("since", String(received));
+				return u.pathname + u.search;
+			},
+			events: {
+				order_update: (e) => fromWire(e.data),
+				reset: () => {
+					stream.close();
+					reload();
+				},
+			},
+			onstate: (state, info) => showState(state, info.until),
+			sessionURL: sessionURL,
+			onsignedout: (answer) => signedOut(answer.loginURL),
+		}, backoff));
+		ReconnectingStream.resumeOn(window, (why) => stream.resume(why));
+		stream.start();
+	}
+
+	// shared joins the stream of the SharedWorker that every board tab
+	// shares; fallback opens this tab's own if the worker cannot.
+	function shared(fallback) {
+		const worker = new SharedWorker(board.dataset.workerUrl, { name: "staff-board" });
+		const port = worker.port;
+		let active = true;
+		const leave = () => {
+			active = false;
+			port.postMessage({ type: "unwatch" });
+		};
+		const giveUp = () => {
+			if (active) {
+				leave();
+				fallback();
+			}
+		};
+		worker.addEventListener("error", giveUp);
+		port.addEventListener("message", (e) => {
+			const m = e.data;
+			if (!active) {
+				return;
+			}
+			switch (m.type) {
+				case "state":
+					showState(m.state, m.until);
+					break;
+				case "event":
+					fromWire(m.data);
+					break;
+				case "reload":
+					active = false;
+					reload();
+					break;
+				case "signed-out":
+					active = false;
+					signedOut(m.url);
+					break;
+				case "unsupported":
+					giveUp();
+					break;
+			}
+		});
+		port.start();
+		const watch = () => port.postMessage({
+			type: "watch", since: received, url: board.dataset.eventsUrl, sessionURL: sessionURL, backoff: backoff,
+		});
+		// Away in the back/forward cache, the tab stops counting; back, it
+		// asks for what it missed since.
+		window.addEventListener("pagehide", () => {
+			if (active) {
+				port.postMessage({ type: "unwatch" });
+			}
+		});
+		window.addEventListener("pageshow", (e) => {
+			if (e.persisted && active) {
+				watch();
+			}
+		});
+		// A worker has no visibility of its own, and may hear nothing of the
+		// network: the tabs tell it when to look at its stream at once.
+		ReconnectingStream.resumeOn(window, (why) => {
+			if (active) {
+				port.postMessage({ type: "resume", why: why });
+			}
+		});
+		watch();
+	}
+
+	indicator.show("connecting");
+	const forceDirect = new URLSearchParams(location.search).get("transport") === "direct";
+	let sharing = false;
+	if (!forceDirect && typeof SharedWorker === "function") {
+		try {
+			shared(direct);
+			sharing = true;
+		} catch {
+			// a direct stream below
+		}
+	}
+	if (!sharing) {
+		direct();
+	}
 
 	// "Show 50 more": the column's window grows, and the next frame fills
 	// it. The address keeps the window, for a reload.

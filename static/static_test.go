@@ -97,3 +97,30 @@ func TestTrackScriptKnowsNoStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryStreamIsAReconnectingStream keeps one mechanism for every event
+// stream the pages and workers open: reconnecting-stream.js alone makes an
+// EventSource, and every script that follows a stream goes through it.
+func TestEveryStreamIsAReconnectingStream(t *testing.T) {
+	t.Parallel()
+	names, _ := fs.Glob(files, "*.js")
+	for _, name := range names {
+		body, _ := files.ReadFile(name)
+		opens := strings.Contains(string(body), "new EventSource(")
+		switch {
+		case name == "reconnecting-stream.js" && !opens:
+			t.Errorf("%s makes no EventSource", name)
+		case name != "reconnecting-stream.js" && opens:
+			t.Errorf("%s makes an EventSource of its own, which reconnects only after a network error", name)
+		}
+	}
+	for _, name := range []string{"track.js", "tracker-worker.js", "staff.js", "staff-worker.js"} {
+		body, err := files.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), "new ReconnectingStream(") {
+			t.Errorf("%s follows its stream without a ReconnectingStream", name)
+		}
+	}
+}

@@ -10,15 +10,20 @@
 // with textContent only; nothing received is ever parsed as HTML.
 //
 // The events come one of two ways:
-//   - shared: tracker-worker.js, a SharedWorker, keeps one EventSource for
+//   - shared: tracker-worker.js, a SharedWorker, keeps one stream for
 //     every tracking tab of this browser. Over HTTP/1.1 a browser opens at
 //     most six connections to a site, so an EventSource per tab would leave
 //     a seventh tab hanging.
 //   - direct: where SharedWorker is missing (or with ?transport=direct in
-//     the page's address), this page's own
-//     new EventSource('/orders/{token}/events?since=<seq>').
-// Either way the browser reconnects by itself after a network failure,
-// sending the last id it saw as Last-Event-ID, and the server resumes there.
+//     the page's address), this page's own stream of
+//     /orders/{token}/events?since=<seq>.
+// Either way the stream is a ReconnectingStream (reconnecting-stream.js,
+// loaded before this file): the browser reconnects by itself after a network
+// failure, sending the last id it saw as Last-Event-ID; after anything else
+// (an error page from a proxy, a connection gone silent, the network gone)
+// a new stream is opened from the last sequence number seen. Nothing ever
+// needs a reload: the connection indicator says honestly what is happening
+// meanwhile. ?backoff=<base ms>,<cap ms> shortens the waits, to try it out.
 'use strict';
 
 (() => {
@@ -48,6 +53,7 @@
 		connection: $('connection'),
 		connectionText: $('connection-text'),
 		refreshNote: $('refresh-note'),
+		hoodHeartbeat: $('hood-heartbeat'),
 		hoodTransport: $('hood-transport'),
 		hoodURL: $('hood-url'),
 		hoodState: $('hood-state'),
@@ -148,30 +154,22 @@
 		ui.timeline.append(li);
 	}
 
-	// The connection, as the visitor sees it.
-	const connectionWords = {
-		connecting: 'Connecting…',
-		live: 'Live',
-		reconnecting: 'Reconnecting…',
-		dropped: 'Disconnected · resuming in 3 s',
-		closed: 'Not live · refresh for the latest',
-		finished: 'Finished · no more updates',
-	};
+	// The connection, as the visitor sees it: the stream's state in the
+	// words of ReconnectingStream.words, or the page's own text for how the
+	// stream ended.
+	const indicator = ReconnectingStream.indicator(ui.connection, ui.connectionText);
 
-	function showConnection(state) {
-		ui.connection.hidden = false;
-		ui.connection.dataset.state = state;
-		ui.connectionText.textContent = connectionWords[state];
+	function showConnection(state, until, text) {
+		indicator.show(state, until, text);
 		ui.hoodState.textContent = state;
 		ui.hoodDrop.disabled = state !== 'live';
-		if (ui.refreshNote) ui.refreshNote.hidden = state !== 'closed';
 	}
 
 	function finish() {
 		finished = true;
 		if (transport) transport.stop();
 		transport = null;
-		showConnection('finished');
+		showConnection('finished', 0, 'Finished · no more updates');
 		note('The order is finished, so the page closed the stream. The server ends it too: a reconnect would get 204 No Content, which tells EventSource to stop for good.');
 	}
 
@@ -214,6 +212,15 @@
 		addFrame(li);
 	}
 
+	// seconds says a number of milliseconds in seconds: "37.5 s".
+	function seconds(ms) {
+		return String(Math.round(ms / 100) / 10) + ' s';
+	}
+
+	function inSeconds(ms) {
+		return ms < 1000 ? 'in under a second' : 'in ' + seconds(ms);
+	}
+
 	function showLastID(id, url) {
 		if (id) {
 			ui.hoodLastID.textContent = id;
@@ -223,7 +230,26 @@
 		ui.hoodLastID.textContent = 'none yet on this connection: a reconnect resumes from ?since=' + since;
 	}
 
-	// What both transports report to the page.
+	// What a new stream was opened for, as the panel tells it.
+	const openedFor = {
+		start: 'Opening the stream',
+		retry: 'Trying again',
+		watchdog: 'Opening a new stream',
+		drop: 'Resuming',
+		online: 'The network is back: resuming at once',
+		visible: 'The tab is visible again and its stream was not live: resuming at once',
+		pageshow: 'Back from the back/forward cache: resuming at once',
+		unfrozen: 'The page was frozen and is running again: resuming at once',
+		resume: 'Resuming at once',
+	};
+
+	// The state last shown, and when its next attempt was due.
+	let shownState = '';
+	let shownUntil = 0;
+
+	// What both transports report to the page. info: what
+	// ReconnectingStream reports with a state (why, until, opened, url,
+	// interval), and describe, the transport in words.
 	const events = {
 		opening(url, how) {
 			ui.hoodURL.textContent = url;
@@ -232,17 +258,47 @@
 		},
 		state(state, info) {
 			if (finished) return;
-			const was = ui.connection.dataset.state;
-			showConnection(state);
-			if (info && info.describe) ui.hoodTransport.textContent = info.describe;
-			if (state === was) return;
-			if (state === 'live') note('Connected: 200 OK, Content-Type: text/event-stream. Frames arrive as they happen.');
-			if (state === 'reconnecting') {
-				note('The connection broke. The browser retries by itself after the retry: delay, sending Last-Event-ID: ' +
-					(ui.hoodLastID.textContent || '(none)') + '.');
+			const was = shownState;
+			const wasUntil = shownUntil;
+			shownState = state;
+			shownUntil = info.until || 0;
+			showConnection(state, shownUntil);
+			if (info.describe) ui.hoodTransport.textContent = info.describe;
+			if (state === was && shownUntil === wasUntil && !info.opened) return;
+			switch (state) {
+				case 'live':
+					note('Connected: 200 OK, Content-Type: text/event-stream. Frames arrive as they happen.');
+					break;
+				case 'reconnecting':
+					if (info.why === 'network') {
+						note('The connection broke. The browser retries by itself after the retry: delay, sending Last-Event-ID: ' +
+							(ui.hoodLastID.textContent || '(none)') + '.');
+					} else if (info.why === 'gave-up' && info.until) {
+						note('The answer was not an event stream (a proxy\u2019s 502 during a deploy, a captive portal\u2019s page), ' +
+							'and on that EventSource gives up for good. The page opens a new stream ' + inSeconds(info.until - Date.now()) +
+							', from the last id seen. Each failure in a row waits up to twice as long, at most 30 s, at a random point, ' +
+							'so that browsers do not all come back at once.');
+					}
+					break;
+				case 'offline':
+					note('The browser is offline. The stream waits for the network, and resumes the moment it is back.');
+					break;
+				case 'stale':
+					if (info.why === 'watchdog') {
+						note('Nothing arrived for ' + seconds(2.5 * info.interval) + ', though the server sends a heartbeat every ' +
+							seconds(info.interval) + ' when there is nothing else: the connection is dead without having closed ' +
+							'(a laptop that slept, a network that dropped it). The page shows it as stale and opens a new one at once.');
+					}
+					break;
+				case 'dropped':
+					note('You dropped the connection. It resumes in 3 s from the last id seen; a step that happens meanwhile is replayed then.');
+					break;
 			}
-			if (state === 'dropped') note('You dropped the connection. It resumes in 3 s from the last id seen; a step that happens meanwhile is replayed then.');
-			if (state === 'closed') note('The browser gave up on the stream. Refresh the page to see the latest.');
+		},
+		// heartbeat shows the heartbeat of interval ms last heard at at.
+		heartbeat(ms, at) {
+			ui.hoodHeartbeat.textContent = 'every ' + seconds(ms) + ' of quiet, last at ' + preciseClock.format(new Date(at)) +
+				'. After ' + seconds(2.5 * ms) + ' with nothing at all the page takes the stream for dead and opens a new one.';
 		},
 		frame(frame, lastEventId, replay) {
 			let u;
@@ -256,47 +312,43 @@
 			if (!finished) apply(u);
 		},
 		unknown() {
-			showConnection('closed');
+			if (transport) transport.stop();
+			transport = null;
+			showConnection('closed', 0, 'Not live: the server no longer knows this order');
 			note('The server no longer knows this order.');
 		},
 	};
 
-	// direct is this page's own EventSource on the stream of its order.
+	// backoff is the waits of ?backoff= in the page's address, if any.
+	const backoff = ReconnectingStream.backoffFrom(location.search);
+
+	// direct is this page's own stream of its order.
 	function direct() {
 		const base = root.dataset.eventsUrl;
-		let source = null;
 		let lastID = String(seq);
-		let timer = 0;
 		const describe = 'This tab\u2019s own EventSource, on the stream of this order alone.';
-
-		function open(how) {
-			// A new EventSource has no Last-Event-ID to send, so the page puts
-			// the last id it saw in the URL; the server treats both alike.
-			const url = base + '?since=' + encodeURIComponent(lastID);
-			events.opening(url, how);
-			source = new EventSource(url);
-			source.addEventListener('open', () => events.state('live', {describe}));
-			source.addEventListener('error', () => {
-				events.state(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting', {describe});
-			});
-			source.addEventListener('order_update', (e) => {
-				lastID = e.lastEventId;
-				events.frame({id: e.lastEventId, event: e.type, data: e.data}, e.lastEventId);
-			});
-			events.state('connecting', {describe});
-		}
-
+		const stream = new ReconnectingStream(Object.assign({
+			// A new EventSource has no Last-Event-ID to send, so the page
+			// puts the last id it saw in the URL; the server treats both
+			// alike.
+			url: () => base + '?since=' + encodeURIComponent(lastID),
+			events: {
+				order_update(e) {
+					lastID = e.lastEventId;
+					events.frame({id: e.lastEventId, event: e.type, data: e.data}, e.lastEventId);
+				},
+			},
+			onstate(state, info) {
+				if (info.opened) events.opening(info.url, openedFor[info.why] || openedFor.resume);
+				events.state(state, Object.assign({describe}, info));
+			},
+			onheartbeat: (ms) => events.heartbeat(ms, Date.now()),
+		}, backoff));
+		ReconnectingStream.resumeOn(window, (why) => stream.resume(why), () => stream.pause());
 		return {
-			start: () => open('Opening the stream'),
-			drop() {
-				source.close();
-				events.state('dropped', {describe});
-				timer = setTimeout(() => open('Resuming'), DROP_MS);
-			},
-			stop() {
-				clearTimeout(timer);
-				if (source) source.close();
-			},
+			start: () => stream.start(),
+			drop: () => stream.drop(DROP_MS),
+			stop: () => stream.close(),
 		};
 	}
 
@@ -305,7 +357,7 @@
 	function shared(fallback) {
 		const worker = new SharedWorker(root.dataset.workerUrl, {name: 'order-tracker'});
 		const port = worker.port;
-		let lastURL = '';
+		let joined = false;
 		let active = true;
 		worker.addEventListener('error', () => {
 			if (active) fallback();
@@ -318,18 +370,23 @@
 					const tabs = m.tabs === 1 ? '1 tab' : m.tabs + ' tabs';
 					const describe = 'One EventSource in a SharedWorker, shared by ' + tabs + ' of this browser; this stream carries ' +
 						(m.orders === 1 ? '1 order' : m.orders + ' orders') + ', and each event\u2019s id holds every order\u2019s cursor.';
-					if (m.url !== lastURL && (m.state === 'connecting' || m.state === 'live')) {
+					if (!joined) {
 						// A stream already live when this tab first hears of
 						// it was opened for other tabs: this one joins it.
-						const how = lastURL === '' && m.state === 'live' ?
-							'Joined the stream the shared worker holds for all tabs' : 'The shared worker opened a stream';
-						lastURL = m.url;
-						events.opening(m.url, how);
+						joined = true;
+						events.opening(m.url, m.state === 'live' && !m.opened ?
+							'Joined the stream the shared worker holds for all tabs' : 'The shared worker opened a stream');
+					} else if (m.opened) {
+						events.opening(m.url, 'The shared worker: ' + (openedFor[m.why] || openedFor.resume).toLowerCase());
 					}
-					events.state(m.state, {describe});
+					events.state(m.state, Object.assign({}, m, {describe}));
 					if (m.lastEventId) ui.hoodLastID.textContent = m.lastEventId;
+					if (m.heartbeat) events.heartbeat(m.heartbeat.interval, m.heartbeat.at);
 					break;
 				}
+				case 'heartbeat':
+					events.heartbeat(m.interval, m.at);
+					break;
 				case 'frame':
 					events.frame(m.frame, m.lastEventId, m.replay);
 					break;
@@ -342,11 +399,16 @@
 			}
 		});
 		port.start();
-		const watch = () => port.postMessage({type: 'watch', token, since: seq, url: root.dataset.multiUrl});
+		const watch = () => port.postMessage({type: 'watch', token, since: seq, url: root.dataset.multiUrl, backoff});
 		const unwatch = () => port.postMessage({type: 'unwatch', token});
 		addEventListener('pagehide', unwatch);
 		addEventListener('pageshow', (e) => {
 			if (e.persisted && active && !finished) watch();
+		});
+		// A worker has no visibility of its own, and may hear nothing of the
+		// network: the tabs tell it when to look at its streams at once.
+		ReconnectingStream.resumeOn(window, (why) => {
+			if (active) port.postMessage({type: 'resume', why});
 		});
 		return {
 			start: watch,
@@ -384,10 +446,12 @@
 		if (transport) transport.drop();
 	});
 
-	if (ui.refreshNote) ui.refreshNote.hidden = true;
+	// Without JavaScript the page says to refresh it; with it the page never
+	// needs a refresh.
+	if (ui.refreshNote) ui.refreshNote.remove();
 	if (finished) {
 		ui.hoodTransport.textContent = 'None: the order is finished, so there is nothing left to stream.';
-		showConnection('finished');
+		showConnection('finished', 0, 'Finished · no more updates');
 		return;
 	}
 	start();

@@ -1,5 +1,5 @@
 // tracker-worker.js is a SharedWorker: the browser runs one for this site,
-// and every tracking tab talks to it. It holds a single EventSource on
+// and every tracking tab talks to it. It holds a single stream of
 // /orders/events?orders=TOKEN1,TOKEN2,... for all the orders the tabs show.
 //
 // Why: over HTTP/1.1 a browser opens at most six connections to a site, and
@@ -11,14 +11,31 @@
 // order and sequence number, and whose id holds every order's sequence
 // number in the order of the URL ("4.1.2"). So when the connection breaks,
 // the browser's own reconnection sends that id as Last-Event-ID and the
-// server resumes every order exactly. When a tab opens a new order, the
-// worker opens a new stream with the new list and the cursors it has, passed
-// as ?since= in the same form.
+// server resumes every order exactly. Every other way a stream is opened (a
+// tab opens a new order, the browser gave up on an answer, the watchdog
+// found the stream silent, a tab asks to resume) opens a new EventSource
+// with the cursors the worker has, passed as ?since= in the same form.
 //
-// Messages from a tab:    {type: 'watch', token, since, url}, {type: 'unwatch', token}, {type: 'drop'}
+// The stream is a ReconnectingStream (reconnecting-stream.js), whose URL,
+// fingerprinted, the page passes in this worker's own address (?stream=).
+// A worker sees neither the tabs' visibility nor, always, the network: the
+// tabs say when to resume.
+//
+// Messages from a tab:    {type: 'watch', token, since, url, backoff}, {type: 'unwatch', token},
+//                         {type: 'drop'}, {type: 'resume', why}
 // Messages to a tab:      {type: 'frame', frame, lastEventId, replay}, {type: 'state', ...},
-//                         {type: 'unknown', token}, {type: 'unsupported'}
+//                         {type: 'heartbeat', interval, at}, {type: 'unknown', token}, {type: 'unsupported'}
 'use strict';
+
+importScripts(sameOrigin(new URLSearchParams(location.search).get('stream')));
+
+// sameOrigin is url if it is a path on this site: a worker imports nothing
+// from anywhere else.
+function sameOrigin(url) {
+	const u = new URL(url || '', location.href);
+	if (u.origin !== location.origin) throw new Error('tracker-worker: no script of this site to import');
+	return u.href;
+}
 
 // The server follows at most this many orders on one stream; more tabs than
 // that share a second stream, still far below six connections.
@@ -27,13 +44,14 @@ const MAX_PER_STREAM = 20;
 const DROP_MS = 3000;
 
 let streamURL = '/orders/events';
+// backoff is the waits the first tab asked for with ?backoff=, if any.
+let backoff = null;
 // The orders the tabs follow, by token: the last sequence number seen, the
 // tabs (ports) that show it, and the frames received, kept so that a second
 // tab of the same order gets what it missed without asking the server.
 const orders = new Map();
 // The open streams, each with up to MAX_PER_STREAM orders.
 let streams = [];
-let dropTimer = 0;
 
 self.addEventListener('connect', (e) => {
 	const port = e.ports[0];
@@ -51,13 +69,17 @@ function receive(port, msg) {
 			unwatch(port, msg.token);
 			break;
 		case 'drop':
-			drop();
+			for (const s of streams) s.source.drop(DROP_MS);
+			break;
+		case 'resume':
+			for (const s of streams) s.source.resume(msg.why);
 			break;
 	}
 }
 
-function watch(port, {token, since, url}) {
+function watch(port, {token, since, url, backoff: asked}) {
 	if (url) streamURL = url;
+	if (!backoff && asked) backoff = asked;
 	let o = orders.get(token);
 	let replay = false;
 	if (!o) {
@@ -78,7 +100,7 @@ function watch(port, {token, since, url}) {
 	if (o.final) return; // the frames above end it: nothing left to stream
 	const s = streamOf(token);
 	if (s && !replay) {
-		tell(port, s);
+		tell(port, s, false);
 		return;
 	}
 	reopen();
@@ -97,17 +119,6 @@ function unwatch(port, token) {
 	}
 }
 
-// drop closes every stream, as a network failure would, and opens them
-// again a little later from the cursors: the visitor sees the resume.
-function drop() {
-	if (dropTimer) return;
-	for (const s of streams) close(s, 'dropped');
-	dropTimer = setTimeout(() => {
-		dropTimer = 0;
-		reopen();
-	}, DROP_MS);
-}
-
 function isLive(token) {
 	const o = orders.get(token);
 	return o !== undefined && !o.final;
@@ -120,7 +131,6 @@ function streamOf(token) {
 // reopen replaces the streams with new ones for every order a tab shows and
 // that is not finished, each starting after the last event seen.
 function reopen() {
-	if (dropTimer) return; // the drop reopens when it ends
 	for (const s of streams) s.source.close();
 	streams = [];
 	const tokens = [...orders.keys()].filter(isLive);
@@ -128,19 +138,24 @@ function reopen() {
 }
 
 function open(tokens) {
-	const since = tokens.map((t) => orders.get(t).cursor).join('.');
-	const url = streamURL + '?orders=' + tokens.join(',') + '&since=' + since;
-	const s = {tokens, url, source: new EventSource(url), state: 'connecting', lastEventId: ''};
+	// cursors are the stream's own, kept for as long as it lives: an order
+	// that no tab shows any more stays on it, and its cursor must still be
+	// right when the stream opens anew.
+	const s = {tokens, cursors: tokens.map((t) => orders.get(t).cursor), state: 'connecting', info: {}, lastEventId: '', heartbeat: null};
+	s.source = new ReconnectingStream(Object.assign({
+		url: () => streamURL + '?orders=' + tokens.join(',') + '&since=' + s.cursors.join('.'),
+		events: {
+			order_update: (e) => update(s, e),
+			order_unknown: (e) => unknown(e),
+		},
+		onstate: (state, info) => setState(s, state, info),
+		onheartbeat(interval) {
+			s.heartbeat = {interval, at: Date.now()};
+			for (const port of portsOf(s)) port.postMessage({type: 'heartbeat', interval, at: s.heartbeat.at});
+		},
+	}, backoff));
 	streams.push(s);
-	s.source.addEventListener('open', () => setState(s, 'live'));
-	s.source.addEventListener('error', () => {
-		// CONNECTING: the browser is already retrying by itself, and will send
-		// Last-Event-ID. CLOSED: it gave up (a 204, or an error status).
-		setState(s, s.source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
-	});
-	s.source.addEventListener('order_update', (e) => update(s, e));
-	s.source.addEventListener('order_unknown', (e) => unknown(e));
-	setState(s, 'connecting');
+	s.source.start();
 }
 
 function update(s, e) {
@@ -152,6 +167,8 @@ function update(s, e) {
 		return;
 	}
 	const frame = {id: e.lastEventId, event: e.type, data: e.data, token: u.token, seq: u.seq};
+	const i = s.tokens.indexOf(u.token);
+	if (i >= 0) s.cursors[i] = Math.max(s.cursors[i], u.seq);
 	const o = orders.get(u.token);
 	if (o) {
 		if (!o.frames.some((f) => f.seq === u.seq)) o.frames.push(frame);
@@ -177,7 +194,7 @@ function unknown(e) {
 
 function close(s, state) {
 	s.source.close();
-	setState(s, state);
+	setState(s, state, {why: state});
 	streams = streams.filter((x) => x !== s);
 }
 
@@ -190,20 +207,31 @@ function portsOf(s) {
 	return ports;
 }
 
-function setState(s, state) {
+function setState(s, state, info) {
+	// A stream closed for good says so once, in close.
+	if (state === 'closed') return;
 	s.state = state;
-	for (const port of portsOf(s)) tell(port, s);
+	s.info = info;
+	for (const port of portsOf(s)) tell(port, s, info.opened === true);
 }
 
-function tell(port, s) {
+// tell sends a tab the state of the stream that carries its order; opened
+// says the stream was opened just now (a tab that joins later is told of
+// the stream as it is).
+function tell(port, s, opened) {
 	const tabs = new Set();
 	for (const o of orders.values()) for (const p of o.ports) tabs.add(p);
 	port.postMessage({
 		type: 'state',
 		state: s.state,
-		url: s.url,
+		why: s.info.why || '',
+		until: s.info.until || 0,
+		interval: s.info.interval || 0,
+		opened,
+		url: s.source.url,
 		lastEventId: s.lastEventId,
 		orders: s.tokens.length,
 		tabs: tabs.size,
+		heartbeat: s.heartbeat,
 	});
 }

@@ -9,6 +9,7 @@ package templ
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -18,11 +19,13 @@ const Site = "Order tracker"
 // Assets are the URLs of the static files the pages link to. They carry a
 // fingerprint of the content, so the web package fills them in.
 type Assets struct {
-	Stylesheet   string
-	Icon         string
-	FormScript   string // the running total on the order form
-	TrackScript  string // live updates of the tracking page
-	WorkerScript string // the SharedWorker that shares one stream among tabs
+	Stylesheet        string
+	Icon              string
+	FormScript        string // the running total on the order form
+	TrackScript       string // live updates of the tracking page
+	WorkerScript      string // the SharedWorker that shares one stream among tracking tabs
+	StaffWorkerScript string // the SharedWorker that shares one stream among board tabs
+	StreamScript      string // the reconnecting stream that every page and worker follows a stream with
 }
 
 // head is what the layout needs of a page.
@@ -30,6 +33,17 @@ type head struct {
 	Title  string
 	Assets Assets
 	Script string // one deferred script, or none
+	// Stream loads the reconnecting stream's script before Script, which
+	// follows an event stream with it.
+	Stream bool
+}
+
+// workerURL is the address of a shared worker's script, with that of the
+// reconnecting stream's script it imports: a worker has no page to load it
+// for it, and both names carry a fingerprint, so that every tab of one
+// version shares one worker of that version.
+func workerURL(worker string, a Assets) string {
+	return worker + "?" + url.Values{"stream": {a.StreamScript}}.Encode()
 }
 
 // Money formats an amount in cents, as on the menu: "€9.50".

@@ -63,14 +63,26 @@ type seenRequest struct {
 	lastEventID string
 }
 
+// browserAppOptions change a browserApp from the default.
+type browserAppOptions struct {
+	// heartbeat is the streams' heartbeat interval; zero means the
+	// server's default, long enough that no test meets a page's watchdog.
+	heartbeat time.Duration
+}
+
 func newBrowserApp(t *testing.T) *browserApp {
+	t.Helper()
+	return newBrowserAppWith(t, browserAppOptions{})
+}
+
+func newBrowserAppWith(t *testing.T, opts browserAppOptions) *browserApp {
 	t.Helper()
 	pool := pgtest.NewPool(t)
 	a := &browserApp{
 		fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: orders.StageDurations{
 			Received: browserStage, Cooking: browserStage, OutForDelivery: browserStage,
 		}})},
-		hub: stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: quiet}),
+		hub: stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Heartbeat: opts.heartbeat, Logger: quiet}),
 	}
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
 	_, a.startWorker = runListener(t, pool.Config().ConnConfig, -1, a.hub.Publish, worker)

@@ -70,6 +70,10 @@ func TestMultiStreamStartsFromEachOrdersCurrentStateThenGoesLive(t *testing.T) {
 		a := newLiveApp(t, appOptions{window: window})
 		ada, bo := a.create(t, "Ada"), a.create(t, "Bo")
 		a.advance(t, ada, orders.Received)
+		// The current state is what this process has heard: until it has
+		// heard Ada's move, the window's current state of her order is
+		// the move before, which the stream would send and then the move.
+		a.settle(t)
 		c := a.open(t, multiPath(ada, bo), "")
 		if c.resp.StatusCode != http.StatusOK || c.resp.Header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("%d %s, want 200 text/event-stream", c.resp.StatusCode, c.resp.Header.Get("Content-Type"))

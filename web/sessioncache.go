@@ -96,14 +96,21 @@ func (c *cachedStore) Delete(token string) error {
 }
 
 // uncached is the same store for everything but the event streams: it
-// reads the store itself, and what it saves or deletes is forgotten by the
-// cache too, so a session signed out in this process lets no stream in
-// from its cache.
+// reads the store itself, and leaves what it read in the cache; what it
+// saves or deletes, the cache forgets. So a session signed out in this
+// process, or found ended by the session watch, lets no stream in from the
+// cache.
 func (c *cachedStore) uncached() scs.Store { return uncachedStore{c} }
 
 type uncachedStore struct{ c *cachedStore }
 
-func (u uncachedStore) Find(token string) ([]byte, bool, error) { return u.c.Store.Find(token) }
+func (u uncachedStore) Find(token string) ([]byte, bool, error) {
+	data, found, err := u.c.Store.Find(token)
+	if err == nil {
+		u.c.remember(token, cachedSession{data: data, found: found, until: time.Now().Add(u.c.ttl)})
+	}
+	return data, found, err
+}
 
 func (u uncachedStore) Commit(token string, b []byte, expiry time.Time) error {
 	return u.c.Commit(token, b, expiry)

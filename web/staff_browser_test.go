@@ -44,9 +44,10 @@ func jsCard(o orders.Order, s orders.Status) string {
 	return fmt.Sprintf(`document.querySelector('#group-%s #order-%s')`, s, o.Token)
 }
 
-// jsCount reads the count shown on the group of status s.
+// jsCount reads the count shown on the group of status s; it is undefined
+// while a page loads afresh, before the group is parsed.
 func jsCount(s orders.Status) string {
-	return fmt.Sprintf(`document.querySelector('#group-%s .count').textContent`, s)
+	return fmt.Sprintf(`document.querySelector('#group-%s .count')?.textContent`, s)
 }
 
 // forgiveStatus forgives tb the console errors of responses with the given
@@ -67,10 +68,21 @@ func forgiveStatus(t *testing.T, tb *tab, status string) {
 // board.
 func (a *staffApp) signIn(t *testing.T, tb *tab) {
 	t.Helper()
+	a.signInAt(t, tb, a.server.URL)
+}
+
+// signInAt signs in through the form of the site at base (the app, or a
+// proxy in front of it) and waits for the board. On a busy machine under
+// the race detector a sign-in takes seconds at every step, so each step has
+// a wait of its own: the password's keys are derived first (argon2id, once
+// per password and process), and the password is set in one go rather than
+// typed key by key.
+func (a *staffApp) signInAt(t *testing.T, tb *tab, base string) {
+	t.Helper()
+	staffKeysOf(a.password)()
+	tb.do(t, chromedp.Navigate(base+"/staff"))
+	tb.do(t, chromedp.WaitVisible(chromedp.ID("password")), chromedp.SetValue(chromedp.ID("password"), a.password))
 	tb.do(t,
-		chromedp.Navigate(a.server.URL+"/staff"),
-		chromedp.WaitVisible(chromedp.ID("password")),
-		chromedp.SendKeys(chromedp.ID("password"), testStaffPassword),
 		chromedp.Click(chromedp.CSS(`.staff-login button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("staff-board")),
 	)

@@ -15,11 +15,13 @@ import (
 // pageAssets are the fingerprinted URLs the pages link to, worked out once.
 var pageAssets = sync.OnceValue(func() views.Assets {
 	return views.Assets{
-		Stylesheet:   static.URL("app.css"),
-		Icon:         static.URL("icon.svg"),
-		FormScript:   static.URL("order-form.js"),
-		TrackScript:  static.URL("track.js"),
-		WorkerScript: static.URL("tracker-worker.js"),
+		Stylesheet:        static.URL("app.css"),
+		Icon:              static.URL("icon.svg"),
+		FormScript:        static.URL("order-form.js"),
+		TrackScript:       static.URL("track.js"),
+		WorkerScript:      static.URL("tracker-worker.js"),
+		StaffWorkerScript: static.URL("staff-worker.js"),
+		StreamScript:      static.URL("reconnecting-stream.js"),
 	}
 })
 
