@@ -105,7 +105,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			WindowAge:           cfg.windowAge,
 			Logger:              log,
 		})
-		hub.PublishFrom(head)
+		// The replay window starts with the log's latest events, so that
+		// the clients of a process this one replaces resume from memory.
+		var recent []orders.Event
+		if cfg.window > 0 {
+			if recent, err = store.Recent(ctx, head, cfg.window, cfg.windowAge); err != nil {
+				return err
+			}
+		}
+		hub.PublishFrom(head, recent)
 		listener.Handle(hub.Publish)
 		staff := staffConfig(cfg, stdout)
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)

@@ -297,6 +297,29 @@ func scanEvent(row pgx.CollectableRow) (Event, error) {
 	return e, err
 }
 
+// Recent returns the last events of the log up to position head, at most
+// limit of them and none logged longer than age ago (zero: any age), in
+// position order: what a web process that starts puts in its replay
+// window, so that the clients of the process it replaces resume from
+// memory.
+func (s *Store) Recent(ctx context.Context, head int64, limit int, age time.Duration) ([]Event, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT * FROM (
+			SELECT `+eventColumns+`
+			FROM order_events e JOIN orders o ON o.id = e.order_id
+			WHERE e.position <= $1
+			  AND ($3::bigint = 0 OR e.logged_at > now() - $3 * interval '1 microsecond')
+			ORDER BY e.position DESC
+			LIMIT $2
+		) recent
+		ORDER BY position`, head, limit, age.Microseconds())
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("read the recent events: %w", err)
+	}
+	return events, nil
+}
+
 // Latest returns the latest event of each of the newest limit orders, in
 // position order: the current state of the board, as events. Any event
 // committed later has a higher position than all of them.

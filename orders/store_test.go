@@ -665,3 +665,42 @@ func countsAt(t *testing.T, s *orders.Store, head int64) map[orders.Status]int {
 	}
 	return counts
 }
+
+func TestRecentReadsTheLogsLatestEventsUpToTheHead(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	for range 3 {
+		createOrder(t, s)
+	}
+	head, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createOrder(t, s) // after the head: not for Recent
+	for _, tc := range []struct {
+		limit int
+		age   time.Duration
+		want  []int64
+	}{
+		{2, 0, []int64{head - 1, head}},
+		{10, 0, []int64{head - 2, head - 1, head}},
+		{10, time.Hour, []int64{head - 2, head - 1, head}},
+		{10, time.Nanosecond * 1000, nil}, // older than a microsecond by the time it is read
+	} {
+		events, err := s.Recent(ctx, head, tc.limit, tc.age)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, ev := range events {
+			got = append(got, ev.Position)
+			if ev.CustomerName == "" || len(ev.Items) == 0 || ev.Logged.IsZero() {
+				t.Errorf("event %d lacks what a board needs: %+v", ev.Position, ev)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Recent(head, %d, %v) = %v, want %v", tc.limit, tc.age, got, tc.want)
+		}
+	}
+}

@@ -45,7 +45,10 @@ type liveApp struct {
 type appOptions struct {
 	// window is the hub's replay window (stream.Options.Window); zero
 	// reads every replay from the log.
-	window       int
+	window int
+	// before runs before the app starts, on its database: what happened
+	// before this process, whose latest events start its window.
+	before       func(fixtures)
 	maxStreams   int
 	heartbeat    time.Duration
 	listenConfig func(*pgx.ConnConfig)
@@ -64,11 +67,20 @@ func newLiveApp(t *testing.T, opts appOptions) *liveApp {
 	}
 	// As a web process starts: the listener hands on, and the window
 	// covers, every event after the head read before anything is served.
+	if opts.before != nil {
+		opts.before(a.fixtures)
+	}
 	head, err := a.store.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.hub.PublishFrom(head)
+	var recent []orders.Event
+	if opts.window > 0 {
+		if recent, err = a.store.Recent(context.Background(), head, opts.window, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.hub.PublishFrom(head, recent)
 	config := pool.Config().ConnConfig.Copy()
 	if opts.listenConfig != nil {
 		opts.listenConfig(config)
@@ -931,4 +943,38 @@ func TestAnEventCarriesItsHops(t *testing.T) {
 	if !u.Hops.Logged.Before(u.Hops.Heard) || hop.Written.Before(u.Hops.Heard) {
 		t.Errorf("logged %v, heard %v, written %v: want them in that order", u.Hops.Logged, u.Hops.Heard, hop.Written)
 	}
+}
+
+// TestAProcessThatStartsResumesTheLastOnesClientsFromMemory starts an app
+// on a log that another process wrote, as after a restart: the clients of
+// the process it replaces resume from its window, seeded from the log's
+// latest events, with every event once; and without a window, from the log.
+func TestAProcessThatStartsResumesTheLastOnesClientsFromMemory(t *testing.T) {
+	t.Parallel()
+	eachWindow(t, func(t *testing.T, window int) {
+		var ada, bo orders.Order
+		a := newLiveApp(t, appOptions{window: window, before: func(f fixtures) {
+			ada, bo = f.create(t, "Ada"), f.create(t, "Bo")
+			f.advance(t, ada, orders.Received)
+			f.advance(t, bo, orders.Received)
+			f.advance(t, ada, orders.Cooking)
+		}})
+		// Ada's client had seen her first event; a board had seen the
+		// first three of the log (positions 1 to 3: both orders placed,
+		// Ada's cooking).
+		order := a.open(t, eventsPath(ada), "1")
+		staff := a.open(t, "/staff/events", "3")
+		if got := seqs(t, order.waitEvents(t, 2)); fmt.Sprint(got) != "[2 3]" {
+			t.Errorf("Ada's stream from 1: got %v, want [2 3]", got)
+		}
+		var got []string
+		for _, ev := range staff.waitEvents(t, 2) {
+			u := decode(t, ev)
+			got = append(got, u.Name+" "+string(u.Status))
+		}
+		if fmt.Sprint(got) != "[Bo cooking Ada out_for_delivery]" {
+			t.Errorf("the board from position 3: got %v, want Bo cooking, Ada out for delivery", got)
+		}
+		a.checkReplays(t, window)
+	})
 }

@@ -150,10 +150,14 @@ func NewHub(opts Options) *Hub {
 }
 
 // PublishFrom tells the hub that Publish will be handed every event after
-// position head, in position order, from now on, as the listener does: the
-// replay window covers cursors from head. Without it the window stays
-// empty.
-func (h *Hub) PublishFrom(head int64) { h.window.start(head) }
+// position head, in position order, from now on, as the listener does, and
+// gives it recent, the last events of the log up to head, in position
+// order (none at all is fine). The replay window starts with them: a web
+// process that replaces another can replay its clients' resumes from
+// memory at once. Without PublishFrom the window stays empty.
+func (h *Hub) PublishFrom(head int64, recent []orders.Event) {
+	h.window.start(head, recent, time.Now())
+}
 
 // RecentAfter returns the events after position p from the replay window,
 // with the last position published, if the window holds them all: p is not

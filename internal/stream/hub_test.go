@@ -745,7 +745,7 @@ func TestResumeFromTheWindowSendsEveryEventAfterTheCursorOnce(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
 			ts := newTestServer(t, transport, Options{Window: 100})
-			ts.hub.PublishFrom(0)
+			ts.hub.PublishFrom(0, nil)
 			for _, s := range []orders.Status{orders.Received, orders.Cooking} {
 				ts.publish("A", s)
 			}
@@ -786,7 +786,7 @@ func TestResumesFromTheWindowWhilePublishingLoseNothing(t *testing.T) {
 			t.Parallel()
 			const events, streams = 400, 20
 			ts := newTestServer(t, transport, Options{Window: events, Buffer: events})
-			ts.hub.PublishFrom(0)
+			ts.hub.PublishFrom(0, nil)
 			var published atomic.Int64
 			for range 10 {
 				ts.publish("A", orders.Received)

@@ -41,10 +41,16 @@ func newWindow(max int, age time.Duration) *window {
 }
 
 // start says that every event after position head will be published, in
-// order: from now on, the window covers cursors from head.
-func (w *window) start(head int64) {
+// order, and that recent are the events of the log just before, up to head:
+// every one after the position before the first of them. From now on, the
+// window covers cursors from there.
+func (w *window) start(head int64, recent []orders.Event, now time.Time) {
 	if w.max <= 0 {
 		return
+	}
+	var p *published
+	if len(recent) > 0 {
+		p = newPublished(recent)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -52,6 +58,10 @@ func (w *window) start(head int64) {
 		return
 	}
 	w.started, w.from, w.last = true, head, head
+	if p != nil {
+		w.from, w.last = recent[0].Position-1, recent[0].Position-1
+		w.addLocked(p, now)
+	}
 }
 
 // add takes a batch as it is published, and lets go of what is now too old
@@ -63,9 +73,12 @@ func (w *window) add(p *published, now time.Time) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.started {
-		return
+	if w.started {
+		w.addLocked(p, now)
 	}
+}
+
+func (w *window) addLocked(p *published, now time.Time) {
 	for _, d := range p.batch {
 		ev := &d.event
 		if ev.Position <= w.last {

@@ -14,7 +14,7 @@ import (
 // counting from 1, all at time at.
 func windowOf(max int, age time.Duration, head int64, positions []int64, tokens string, at time.Time) *window {
 	w := newWindow(max, age)
-	w.start(head)
+	w.start(head, nil, at)
 	publishTo(w, positions, tokens, at, map[string]int{})
 	return w
 }
@@ -126,7 +126,7 @@ func TestWindowLetsGoOfEventsOlderThanItsAge(t *testing.T) {
 	start := time.Now()
 	seqs := map[string]int{}
 	w := newWindow(100, time.Minute)
-	w.start(0)
+	w.start(0, nil, start)
 	publishTo(w, []int64{1, 2}, "AB", start, seqs)
 	publishTo(w, []int64{3}, "A", start.Add(30*time.Second), seqs)
 	if _, _, ok := w.after(0); !ok {
@@ -149,5 +149,26 @@ func TestWindowIgnoresWhatItHasAlready(t *testing.T) {
 	publishTo(w, []int64{12, 13}, "B", time.Now(), map[string]int{})
 	if events, _, _ := w.after(10); positionsOf(events) != "[11 12 13]" {
 		t.Errorf("after a batch that repeats position 12: %s, want [11 12 13]", positionsOf(events))
+	}
+}
+
+func TestWindowStartsWithTheLogsLatestEvents(t *testing.T) {
+	w := newWindow(10, 0)
+	// The log's latest events up to head 15, read by a process that
+	// starts: everything after 11 is in them.
+	recent := []orders.Event{{Position: 12, Token: "A", Seq: 2}, {Position: 14, Token: "B", Seq: 1}, {Position: 15, Token: "A", Seq: 3}}
+	w.start(15, recent, time.Now())
+	if events, head, ok := w.after(11); !ok || head != 15 || positionsOf(events) != "[12 14 15]" {
+		t.Errorf("after(11) = %s, %d, %v; want [12 14 15], 15, true", positionsOf(events), head, ok)
+	}
+	if _, _, ok := w.after(10); ok {
+		t.Error("after(10) claims events the window was never given")
+	}
+	if events, ok := w.orderAfter("A", 1); !ok || seqsOf(events) != "[2 3]" {
+		t.Errorf("orderAfter(A, 1) = %s, %v; want [2 3], true", seqsOf(events), ok)
+	}
+	publishTo(w, []int64{16}, "B", time.Now(), map[string]int{"B": 1})
+	if events, _, ok := w.after(15); !ok || positionsOf(events) != "[16]" {
+		t.Errorf("after(15) once 16 is published = %s, %v; want [16], true", positionsOf(events), ok)
 	}
 }
