@@ -464,6 +464,19 @@ func (cs *clients) each(cmd *command) ([]childReport, error) {
 	return reps, errors.Join(errs...)
 }
 
+// finishStreams waits until every stream has had what the log holds after
+// start (each watched order's four events), then collects the clients'
+// reports.
+func (g *gen) finishStreams(ctx context.Context, cs *clients, start int64) ([]childReport, error) {
+	cmd, err := g.expect(ctx, start, 4, 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return cs.finish(cmd)
+}
+
+// finish tells every client process that the run is over and collects
+// their reports.
 func (cs *clients) finish(cmd command) ([]childReport, error) {
 	cmd.Finish = true
 	reps, err := cs.each(&cmd)
@@ -648,11 +661,7 @@ func (g *gen) latency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd, err := g.expect(ctx, start, 4, 60*time.Second)
-	if err != nil {
-		return err
-	}
-	reps, err := cs.finish(cmd)
+	reps, err := g.finishStreams(ctx, cs, start)
 	if err != nil {
 		return err
 	}

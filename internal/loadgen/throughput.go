@@ -124,11 +124,7 @@ func (g *gen) throughput(ctx context.Context) error {
 			return err
 		}
 	}
-	cmd, err := g.expect(ctx, start, 4, 60*time.Second)
-	if err != nil {
-		return err
-	}
-	reps, err := cs.finish(cmd)
+	reps, err := g.finishStreams(ctx, cs, start)
 	if err != nil {
 		return err
 	}
