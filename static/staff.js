@@ -224,8 +224,11 @@
 		li.id = "order-" + u.token;
 		li.dataset.token = u.token;
 		const head = el("div", "order-head");
-		const name = el("span", "order-name", u.name);
+		const name = el("span", "order-name");
 		name.id = "order-" + u.token + "-name";
+		const link = el("a", "order-link", u.name);
+		link.href = "/staff/orders/" + encodeURIComponent(u.token);
+		name.append(link);
 		head.append(name, el("span", "order-total", money(u.total_cents)));
 		const since = el("p", "order-since");
 		since.append(el("span", "order-since-label"), " ", el("time"));

@@ -47,6 +47,7 @@ type staffOrders interface {
 	Board(ctx context.Context, limits map[orders.Status]int) (orders.Board, error)
 	ListStatus(ctx context.Context, p orders.StatusPage) ([]orders.Order, error)
 	Get(ctx context.Context, token string) (orders.Order, error)
+	Events(ctx context.Context, orderID int64, afterSeq int) ([]orders.Event, error)
 	Advance(ctx context.Context, token string, from orders.Status, by orders.Actor) (orders.Event, error)
 	Cancel(ctx context.Context, token string, by orders.Actor) (orders.Event, error)
 }
@@ -160,6 +161,39 @@ func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
 	})
 }
 
+// handleStaffOrder serves GET /staff/orders/{token}: one order, with its
+// items, its whole history and its buttons. An unknown token gets the 404
+// page.
+func handleStaffOrder(store staffOrders, sessions *staffSessions, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		renderStaffOrder(w, r, store, log, http.StatusOK, sessions.popFlash(r.Context()), false)
+	})
+}
+
+// renderStaffOrder writes the page of the order named in the address, with
+// status and a message.
+func renderStaffOrder(w http.ResponseWriter, r *http.Request, store staffOrders, log *slog.Logger, status int, message string, problem bool) {
+	ctx := r.Context()
+	o, err := store.Get(ctx, chi.URLParam(r, "token"))
+	if err != nil {
+		errorPage(w, r, log, err)
+		return
+	}
+	events, err := store.Events(ctx, o.ID, 0)
+	if err != nil {
+		errorPage(w, r, log, err)
+		return
+	}
+	p := views.NewStaffOrder(pageAssets(), o, events, time.Now())
+	p.Stylesheet = staffStylesheet()
+	p.Message, p.Problem = message, problem
+	render(w, r, log, status, views.StaffOrderPage(p))
+}
+
+// fromOrderPage reports whether a move's form was posted from the order's
+// own page, which the answer then goes back to, rather than from the board.
+func fromOrderPage(r *http.Request) bool { return r.PostForm.Get("return") == "order" }
+
 // A move is what one of the board's buttons does to the order with the
 // given token, given the posted form.
 type move struct {
@@ -227,6 +261,10 @@ func handleStaffMove(store staffOrders, sessions *staffSessions, log *slog.Logge
 				writeJSON(w, status, map[string]any{"error": message})
 				return
 			}
+			if fromOrderPage(r) {
+				renderStaffOrder(w, r, store, log, status, message, true)
+				return
+			}
 			renderBoard(w, r, store, log, status, message, true)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
@@ -258,7 +296,11 @@ func handleStaffMove(store staffOrders, sessions *staffSessions, log *slog.Logge
 			return
 		}
 		sessions.flash(ctx, message)
-		http.Redirect(w, r, "/staff", http.StatusSeeOther)
+		back := "/staff"
+		if fromOrderPage(r) {
+			back = views.StaffOrderURL(token)
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 	})
 }
 
