@@ -139,6 +139,10 @@
 			stage: Number(group.dataset.stage) || 0,
 			newestFirst: group.dataset.newestFirst === "true",
 			timeLabel: group.dataset.timeLabel || "",
+			duration: Number(group.dataset.durationMs) || 0,
+			late: group.querySelector(".late"),
+			lateCount: group.querySelector(".late-count"),
+			lateShown: -1,
 			count: Number(group.dataset.count) || 0,
 			window: Number(group.dataset.window) || 0,
 			windowMax: Number(group.dataset.windowMax) || 0,
@@ -161,6 +165,8 @@
 				key: { t: micros(li.dataset.at), token: li.dataset.token },
 				el: li,
 				col: col,
+				age: "",
+				stage: "",
 			};
 			col.cards.push(card);
 			shown.set(card.token, card);
@@ -231,9 +237,9 @@
 		name.append(link);
 		head.append(name, el("span", "order-total", money(u.total_cents)));
 		const since = el("p", "order-since");
-		since.append(el("span", "order-since-label"), " ", el("time"));
+		since.append(el("span", "order-since-label"), " ", el("time"), el("span", "order-age"));
 		li.append(head, el("p", "order-items", itemsSummary(u.items)), since);
-		return { token: u.token, seq: 0, at: "", key: null, el: li, col: null };
+		return { token: u.token, seq: 0, at: "", key: null, el: li, col: null, age: "", stage: "" };
 	}
 
 	// dress gives a card the state of u in col: its data, the time it
@@ -245,6 +251,10 @@
 		card.key = { t: micros(u.at), token: u.token };
 		card.col = col;
 		const li = card.el;
+		card.age = "";
+		card.stage = "";
+		li.querySelector(".order-age").textContent = "";
+		delete li.dataset.late;
 		li.dataset.seq = String(u.seq);
 		li.dataset.at = u.at;
 		li.querySelector(".order-since-label").textContent = col.timeLabel;
@@ -584,6 +594,66 @@
 			schedule();
 		}
 	}
+
+
+	// Ages. One timer, once a second, writes how long each shown order of
+	// an unfinished column has been in its status, and marks it late
+	// (amber) past its stage's duration (data-duration-ms) and very late
+	// (red) past twice that. It reads nothing from the layout and writes a
+	// card only when its text or its mark changes. Each unfinished column's
+	// header counts its late cards: the cards are the oldest of the column,
+	// so if every one is late there may be more, and it says "50+".
+	function ageText(ms) {
+		const s = Math.max(0, Math.floor(ms / 1000));
+		const m = Math.floor(s / 60);
+		if (m >= 60) {
+			return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+		}
+		return m + ":" + String(s % 60).padStart(2, "0");
+	}
+
+	function tickAges() {
+		const now = Date.now() * 1000;
+		for (const col of columns.values()) {
+			if (!col.duration) {
+				continue;
+			}
+			const d = col.duration * 1000;
+			let late = 0;
+			for (const card of col.cards) {
+				if (!card.key || Number.isNaN(card.key.t)) {
+					continue;
+				}
+				const age = now - card.key.t;
+				const stage = age > 2 * d ? "red" : age > d ? "amber" : "";
+				if (stage) {
+					late++;
+				}
+				if (stage !== card.stage) {
+					card.stage = stage;
+					if (stage) {
+						card.el.dataset.late = stage;
+					} else {
+						delete card.el.dataset.late;
+					}
+				}
+				const text = " · " + ageText(age / 1000) + (stage === "red" ? " · very late" : stage ? " · late" : "");
+				if (text !== card.age) {
+					card.age = text;
+					card.el.querySelector(".order-age").textContent = text;
+				}
+			}
+			const plus = late > 0 && late === col.cards.length && col.count > late;
+			const shownLate = plus ? -late : late;
+			if (col.late && shownLate !== col.lateShown) {
+				col.lateShown = shownLate;
+				col.late.hidden = late === 0;
+				col.lateCount.textContent = number.format(late) + (plus ? "+" : "");
+			}
+		}
+	}
+	tickAges();
+	setInterval(tickAges, 1000);
 
 	// The stream. received is the position of the last event received,
 	// applied or still queued: a new stream starts after it.

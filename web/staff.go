@@ -48,6 +48,7 @@ type staffOrders interface {
 	ListStatus(ctx context.Context, p orders.StatusPage) ([]orders.Order, error)
 	Get(ctx context.Context, token string) (orders.Order, error)
 	Events(ctx context.Context, orderID int64, afterSeq int) ([]orders.Event, error)
+	Stages() orders.StageDurations
 	Advance(ctx context.Context, token string, from orders.Status, by orders.Actor) (orders.Event, error)
 	Cancel(ctx context.Context, token string, by orders.Actor) (orders.Event, error)
 }
@@ -83,6 +84,7 @@ func renderBoard(w http.ResponseWriter, r *http.Request, store staffOrders, log 
 	}
 	board := views.NewStaffBoard(pageAssets(), b, windows, "/staff/events?since="+strconv.FormatInt(b.Head, 10), "/staff/orders")
 	board.Stylesheet, board.Script = staffStylesheet(), staffScript()
+	board.SetStages(store.Stages())
 	board.Message, board.Problem = message, problem
 	render(w, r, log, status, views.StaffBoardPage(board))
 }
