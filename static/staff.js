@@ -182,6 +182,7 @@
 	// rendered at ?since=, and counts of events up to it.
 	const eventsURL = new URL(board.dataset.eventsUrl, location.href);
 	let lastPosition = Number(eventsURL.searchParams.get("since")) || 0;
+	const renderedAt = lastPosition;
 
 	// While a column waits for its next orders, the events that arrive are
 	// kept here (token -> latest event), so that an answer read before one
@@ -362,12 +363,16 @@
 		if (!col || !admit(col, { t: micros(u.at), token: u.token })) {
 			return;
 		}
+		const fresh = !card;
 		if (!card) {
 			card = newCard(u);
 		}
 		dress(card, u, col);
 		insert(col, card);
 		highlight(card);
+		if (fresh && u.seq === 1 && u.position > renderedAt) {
+			card.el.classList.add("arrived"); // a new order: a longer glow
+		}
 	}
 
 	// count moves one order between the counts: into the column of its
@@ -655,6 +660,183 @@
 	tickAges();
 	setInterval(tickAges, 1000);
 
+
+	// New orders, heard and seen. Both are opt-in, from a click (a browser
+	// plays sound and asks for notifications only after one), and
+	// remembered in localStorage. The worker picks one tab to announce each
+	// new order, so that eight tabs ring once; a tab with its own stream
+	// announces for itself, and a notification's tag (the order's token)
+	// keeps two such tabs from showing two. Only the first event of an
+	// order that this board hears live counts: the board's position skips
+	// what it has seen, and an event the worker replays to a tab that
+	// rendered behind it is never announced.
+	const soundToggle = document.getElementById("sound-toggle");
+	const notifyToggle = document.getElementById("notify-toggle");
+	const announcer = document.getElementById("board-announce");
+	const prefs = {
+		get(name) {
+			try {
+				return localStorage.getItem("staff-" + name) === "on";
+			} catch {
+				return false;
+			}
+		},
+		set(name, on) {
+			try {
+				if (on) {
+					localStorage.setItem("staff-" + name, "on");
+				} else {
+					localStorage.removeItem("staff-" + name);
+				}
+			} catch {
+				// private mode: the choice lasts as long as the page
+			}
+		},
+	};
+	let soundOn = prefs.get("sound") && typeof AudioContext === "function";
+	let notifyOn = prefs.get("notify") && typeof Notification === "function" && Notification.permission === "granted";
+	let audio = null;
+	let chimes = 0;
+	let shownNotes = 0;
+
+	// The counts and the audio's state are kept on the board for anyone
+	// who looks (the browser tests do).
+	function record() {
+		board.dataset.chimes = String(chimes);
+		board.dataset.notifications = String(shownNotes);
+		board.dataset.audio = audio ? audio.state : "none";
+	}
+
+	// wakeAudio makes the audio context, or resumes it: only from a click
+	// or a key, or the browser keeps it suspended.
+	function wakeAudio() {
+		if (!soundOn) {
+			return;
+		}
+		if (!audio) {
+			audio = new AudioContext();
+			audio.addEventListener("statechange", record);
+		}
+		if (audio.state === "suspended") {
+			audio.resume().catch(() => {});
+		}
+		record();
+	}
+
+	// chime plays two short tones.
+	function chime() {
+		if (!soundOn || !audio || audio.state !== "running") {
+			return;
+		}
+		const t = audio.currentTime;
+		for (const [i, freq] of [880, 1320].entries()) {
+			const osc = audio.createOscillator();
+			const gain = audio.createGain();
+			osc.frequency.value = freq;
+			gain.gain.setValueAtTime(0.0001, t + i * 0.15);
+			gain.gain.exponentialRampToValueAtTime(0.3, t + i * 0.15 + 0.02);
+			gain.gain.exponentialRampToValueAtTime(0.0001, t + i * 0.15 + 0.14);
+			osc.connect(gain).connect(audio.destination);
+			osc.start(t + i * 0.15);
+			osc.stop(t + i * 0.15 + 0.15);
+		}
+		chimes++;
+		record();
+	}
+
+	function notify(u) {
+		if (!notifyOn || Notification.permission !== "granted") {
+			return;
+		}
+		let n;
+		try {
+			n = new Notification("New order: " + u.name, { body: itemsSummary(u.items), tag: "order-" + u.token });
+		} catch {
+			return; // where only a service worker may notify
+		}
+		n.addEventListener("show", () => {
+			shownNotes++;
+			record();
+		});
+		n.addEventListener("click", () => {
+			window.focus();
+			const card = shown.get(u.token);
+			if (card) {
+				card.el.focus();
+			}
+			n.close();
+		});
+	}
+
+	// arrived announces a new order.
+	function arrived(u) {
+		announcer.textContent = "New order from " + u.name + ".";
+		chime();
+		notify(u);
+	}
+
+	function showToggles() {
+		soundToggle.setAttribute("aria-pressed", String(soundOn));
+		notifyToggle.setAttribute("aria-pressed", String(notifyOn));
+	}
+
+	if (soundToggle && typeof AudioContext === "function") {
+		soundToggle.hidden = false;
+		soundToggle.addEventListener("click", () => {
+			soundOn = !soundOn;
+			prefs.set("sound", soundOn);
+			if (soundOn) {
+				wakeAudio();
+			} else if (audio) {
+				audio.suspend().catch(() => {});
+			}
+			showToggles();
+			say(soundOn ? "A sound will play for each new order." : "No sound for new orders.", false);
+		});
+		// A sound chosen before a reload waits for the first click or key.
+		const wake = () => {
+			wakeAudio();
+			if (audio && audio.state === "running") {
+				document.removeEventListener("pointerdown", wake);
+				document.removeEventListener("keydown", wake);
+			}
+		};
+		document.addEventListener("pointerdown", wake);
+		document.addEventListener("keydown", wake);
+	}
+	if (notifyToggle && typeof Notification === "function") {
+		notifyToggle.hidden = false;
+		notifyToggle.addEventListener("click", async () => {
+			if (notifyOn) {
+				notifyOn = false;
+			} else {
+				const permission = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+				notifyOn = permission === "granted";
+				if (!notifyOn) {
+					say("This browser does not allow notifications from this site; its site settings can.", true);
+				}
+			}
+			prefs.set("notify", notifyOn);
+			showToggles();
+			if (notifyOn) {
+				say("A notification will show for each new order.", false);
+			}
+		});
+	}
+	// A choice made in another board tab holds here too.
+	window.addEventListener("storage", (e) => {
+		if (e.key === "staff-sound" && soundToggle && !soundToggle.hidden) {
+			soundOn = prefs.get("sound");
+		} else if (e.key === "staff-notify" && notifyToggle && !notifyToggle.hidden) {
+			notifyOn = prefs.get("notify") && Notification.permission === "granted";
+		} else {
+			return;
+		}
+		showToggles();
+	});
+	showToggles();
+	record();
+
 	// The stream. received is the position of the last event received,
 	// applied or still queued: a new stream starts after it.
 	const indicator = ReconnectingStream.indicator(connection, connectionText);
@@ -662,7 +844,7 @@
 	const sessionURL = board.dataset.sessionUrl;
 	let received = lastPosition;
 
-	function fromWire(data) {
+	function fromWire(data, announce) {
 		let u;
 		try {
 			u = JSON.parse(data);
@@ -674,6 +856,11 @@
 		}
 		if (typeof u.position === "number" && u.position > received) {
 			received = u.position;
+			// Announced here, not in a frame: a tab in the background gets
+			// no frames, and it is the one that most needs to ring.
+			if (announce && u.status === "received" && u.seq === 1) {
+				arrived(u);
+			}
 		}
 		enqueue(() => fromStream(u));
 	}
@@ -707,7 +894,7 @@
 				return u.pathname + u.search;
 			},
 			events: {
-				order_update: (e) => fromWire(e.data),
+				order_update: (e) => fromWire(e.data, true),
 				reset: () => {
 					stream.close();
 					reload();
@@ -748,7 +935,7 @@
 					showState(m.state, m.until);
 					break;
 				case "event":
-					fromWire(m.data);
+					fromWire(m.data, m.announce === true);
 					break;
 				case "reload":
 					active = false;

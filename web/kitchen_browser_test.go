@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
 	"github.com/ordertracker/ordertracker/orders"
 )
 
@@ -75,4 +78,106 @@ func TestBrowserStaffBoardShowsAgesAndLateOrders(t *testing.T) {
 	tb.waitFor(t, "the moved order is not late in its new stage", jsCard(red, orders.Cooking)+` !== null && `+jsLate(red)+` === ''`)
 	tb.waitFor(t, "the received header counts one late", `document.querySelector('#group-received .late-count').textContent === '1'`)
 	audit(t, tb, "the board with late orders")
+}
+
+// jsBoardData reads a number the board keeps in its data attributes.
+func jsBoardData(name string) string {
+	return `Number(document.getElementById('staff-board')?.dataset.` + name + ` ?? -1)`
+}
+
+// grantNotifications lets the pages of the app in the browser of ctx show
+// notifications, as if a person had allowed them.
+func grantNotifications(t *testing.T, ctx context.Context, origin string) {
+	t.Helper()
+	params := browser.SetPermissionParams{
+		Permission:       &browser.PermissionDescriptor{Name: "notifications"},
+		Setting:          browser.PermissionSettingGranted,
+		Origin:           origin,
+		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
+	}
+	if _, err := chromedp.Call(ctx, browser.SetPermission, params); err != nil {
+		t.Fatalf("grant notifications: %v", err)
+	}
+}
+
+func TestBrowserStaffBoardAnnouncesNewOrdersOnce(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{stages: orders.StageDurations{Received: time.Hour, Cooking: time.Hour, OutForDelivery: time.Hour}})
+	before := a.create(t, "Already Here")
+	b := newBrowser(t)
+	grantNotifications(t, b, a.server.URL)
+
+	first := newTab(t, b, true)
+	a.signIn(t, first)
+	first.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+	first.do(t, chromedp.Click(chromedp.ID("sound-toggle")))
+	first.waitFor(t, "the audio runs after the click", `document.getElementById('staff-board').dataset.audio === 'running'`)
+	first.do(t, chromedp.Click(chromedp.ID("notify-toggle")))
+	first.waitFor(t, "notifications are on", `document.getElementById('notify-toggle').getAttribute('aria-pressed') === 'true'`)
+	if got := eval[string](t, first, `document.getElementById('staff-board').dataset.audio`); got != "running" {
+		t.Fatalf("the audio is %q after the click, want running", got)
+	}
+
+	// More tabs of the same board: the choices hold there too, and a click
+	// lets each one's audio run.
+	tabs := []*tab{first}
+	for range 2 {
+		tb := newTab(t, b, true)
+		tb.do(t, chromedp.Navigate(a.server.URL+"/staff"))
+		tb.waitFor(t, "another tab is live", jsBoardConnection+` === 'live'`)
+		tb.do(t, chromedp.Click(chromedp.CSS("h1")))
+		tb.waitFor(t, "the other tab's audio runs", `document.getElementById('staff-board').dataset.audio === 'running'`)
+		if got := eval[string](t, tb, `document.getElementById('sound-toggle').getAttribute('aria-pressed') + document.getElementById('notify-toggle').getAttribute('aria-pressed')`); got != "truetrue" {
+			t.Errorf("another tab's switches read %q, want both on", got)
+		}
+		tabs = append(tabs, tb)
+	}
+	total := func(name string) int {
+		n := 0
+		for _, tb := range tabs {
+			n += eval[int](t, tb, jsBoardData(name))
+		}
+		return n
+	}
+	if got := total("chimes"); got != 0 {
+		t.Errorf("%d chimes before any new order, want 0: the order already on the board is not new", got)
+	}
+
+	// The worker has one tab announce each new order: the one watching
+	// longest, the first.
+	for i, name := range []string{"New Nia", "New Ned"} {
+		o := a.create(t, name)
+		for _, tb := range tabs {
+			tb.waitFor(t, "every tab shows the new order", jsCard(o, orders.Received)+` !== null`)
+		}
+		if !eval[bool](t, first, jsCard(o, orders.Received)+`.classList.contains('arrived')`) {
+			t.Error("the new card is not highlighted")
+		}
+		first.waitFor(t, "the first tab chimes and shows a notification",
+			fmt.Sprintf(`%s === %d && %s === %d`, jsBoardData("chimes"), i+1, jsBoardData("notifications"), i+1))
+		if got := eval[string](t, first, `document.getElementById('board-announce').textContent`); got != "New order from "+name+"." {
+			t.Errorf("the first tab announces %q to screen readers", got)
+		}
+		if got, want := total("chimes"), i+1; got != want {
+			t.Errorf("after %d new orders in 3 tabs, %d chimes, want %d", i+1, got, want)
+		}
+	}
+
+	// Moves are not new orders, and a reload announces nothing it shows;
+	// the tab that announces is now the second.
+	a.advance(t, before, orders.Received)
+	first.do(t, chromedp.Reload())
+	first.waitFor(t, "the reloaded board is live", jsBoardConnection+` === 'live'`)
+	last := a.create(t, "New Noor")
+	for _, tb := range tabs {
+		tb.waitFor(t, "every tab shows the last order", jsCard(last, orders.Received)+` !== null`)
+	}
+	tabs[1].waitFor(t, "the second tab chimes and shows a notification",
+		jsBoardData("chimes")+` === 1 && `+jsBoardData("notifications")+` === 1`)
+	if got := eval[int](t, first, jsBoardData("chimes")); got != 0 {
+		t.Errorf("the reloaded tab chimed %d times, want 0", got)
+	}
+	if got := total("chimes"); got != 1 {
+		t.Errorf("%d chimes in all tabs after the reload and a new order, want 1", got)
+	}
 }
