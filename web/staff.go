@@ -49,6 +49,7 @@ type staffOrders interface {
 	Get(ctx context.Context, token string) (orders.Order, error)
 	Events(ctx context.Context, orderID int64, afterSeq int) ([]orders.Event, error)
 	Stages() orders.StageDurations
+	Find(ctx context.Context, q string, limit int) ([]orders.Order, error)
 	Advance(ctx context.Context, token string, from orders.Status, by orders.Actor) (orders.Event, error)
 	Cancel(ctx context.Context, token string, by orders.Actor) (orders.Event, error)
 }
@@ -104,6 +105,21 @@ type boardOrder struct {
 	TotalCents int           `json:"total_cents"`
 }
 
+// boardOrderOf is o as the script reads it.
+func boardOrderOf(o orders.Order) boardOrder {
+	return boardOrder{
+		Token: o.Token, Seq: o.Seq, Status: o.Status, At: o.UpdatedAt.UTC(),
+		Name: o.CustomerName, Items: o.Items, TotalCents: o.TotalCents,
+	}
+}
+
+// searchMax is the most orders the board's filter is told of at once, and
+// maxSearch the longest text it looks for: longer than any name or token.
+const (
+	searchMax = 20
+	maxSearch = 200
+)
+
 // boardPageMax is the most orders one request to /staff/orders gets.
 const boardPageMax = 100
 
@@ -117,6 +133,9 @@ const boardPageMax = 100
 // them the page starts at the head of the column. The answer is
 // {"orders": [...], "more": true|false}, more saying whether any order
 // comes after the last one.
+//
+// With q instead, it finds orders for the board's filter, in the same
+// shape (see orders.Store.Find): /staff/orders?q=lena.
 func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
 	type page struct {
 		Orders []boardOrder `json:"orders"`
@@ -124,6 +143,23 @@ func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		if q.Has("q") {
+			if len(q.Get("q")) > maxSearch {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("q must be at most %d bytes", maxSearch)})
+				return
+			}
+			list, err := store.Find(r.Context(), q.Get("q"), searchMax+1)
+			if err != nil {
+				apiError(w, r, log, err)
+				return
+			}
+			out := page{Orders: make([]boardOrder, 0, min(len(list), searchMax)), More: len(list) > searchMax}
+			for _, o := range list[:min(len(list), searchMax)] {
+				out.Orders = append(out.Orders, boardOrderOf(o))
+			}
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
 		p := orders.StatusPage{Status: orders.Status(q.Get("status")), Limit: 20}
 		if !p.Status.Valid() {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": `status must be one of the board's columns`})
@@ -154,10 +190,7 @@ func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
 		}
 		out := page{Orders: make([]boardOrder, 0, min(len(list), want)), More: len(list) > want}
 		for _, o := range list[:min(len(list), want)] {
-			out.Orders = append(out.Orders, boardOrder{
-				Token: o.Token, Seq: o.Seq, Status: o.Status, At: o.UpdatedAt.UTC(),
-				Name: o.CustomerName, Items: o.Items, TotalCents: o.TotalCents,
-			})
+			out.Orders = append(out.Orders, boardOrderOf(o))
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,6 +80,45 @@ func TestStaffOrderPage(t *testing.T) {
 		r := a.send(t, http.MethodGet, "/staff", call{session: cookie})
 		if !strings.Contains(r.body, `href="`+page+`"`) {
 			t.Error("the board has no link to the order's page")
+		}
+	})
+}
+
+func TestStaffOrdersFindsByNameOrToken(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	cookie := a.login(t, call{})
+	lena := a.create(t, "Lena Park")
+	a.create(t, "Omar Haddad")
+	find := func(q string) reply {
+		return a.send(t, http.MethodGet, "/staff/orders?q="+url.QueryEscape(q), call{session: cookie, header: []string{"Accept", "application/json"}})
+	}
+	for _, tc := range []struct{ name, q, want string }{
+		{"a part of a name finds its order", "lena", lena.Token},
+		{"a token finds its order", lena.Token, lena.Token},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := find(tc.q)
+			var got struct {
+				Orders []struct{ Token, Name string }
+				More   bool
+			}
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil || r.status != http.StatusOK {
+				t.Fatalf("find %q = %d %s (%v)", tc.q, r.status, r.body, err)
+			}
+			if len(got.Orders) != 1 || got.Orders[0].Token != tc.want || got.Orders[0].Name != "Lena Park" || got.More {
+				t.Errorf("find %q = %+v, want Lena's order alone", tc.q, got)
+			}
+		})
+	}
+	t.Run("a search longer than any name is 400", func(t *testing.T) {
+		if r := find(strings.Repeat("x", 201)); r.status != http.StatusBadRequest {
+			t.Errorf("a long search = %d, want 400", r.status)
+		}
+	})
+	t.Run("it needs a session", func(t *testing.T) {
+		if r := a.send(t, http.MethodGet, "/staff/orders?q=lena", call{}); r.status != http.StatusUnauthorized {
+			t.Errorf("a search without a session = %d, want 401", r.status)
 		}
 	})
 }
