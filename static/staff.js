@@ -160,6 +160,7 @@
 		for (const li of col.list.children) {
 			const card = {
 				token: li.dataset.token,
+				name: li.querySelector(".order-name").textContent,
 				seq: Number(li.dataset.seq) || 0,
 				at: li.dataset.at,
 				key: { t: micros(li.dataset.at), token: li.dataset.token },
@@ -229,6 +230,9 @@
 	function newCard(u) {
 		const li = el("li", "order");
 		li.id = "order-" + u.token;
+		li.tabIndex = 0;
+		li.setAttribute("aria-labelledby", "order-" + u.token + "-name");
+		li.setAttribute("aria-describedby", "shortcuts-help");
 		li.dataset.token = u.token;
 		const head = el("div", "order-head");
 		const name = el("span", "order-name");
@@ -240,7 +244,7 @@
 		const since = el("p", "order-since");
 		since.append(el("span", "order-since-label"), " ", el("time"), el("span", "order-age"));
 		li.append(head, el("p", "order-items", itemsSummary(u.items)), since);
-		return { token: u.token, seq: 0, at: "", key: null, el: li, col: null, age: "", stage: "" };
+		return { token: u.token, name: u.name, seq: 0, at: "", key: null, el: li, col: null, age: "", stage: "" };
 	}
 
 	// dress gives a card the state of u in col: its data, the time it
@@ -258,6 +262,7 @@
 		delete li.dataset.late;
 		li.dataset.seq = String(u.seq);
 		li.dataset.at = u.at;
+		filterCard(card);
 		li.querySelector(".order-since-label").textContent = col.timeLabel;
 		const time = li.querySelector(".order-since time");
 		const at = new Date(u.at);
@@ -357,10 +362,14 @@
 		if (card && card.seq >= u.seq) {
 			return; // shown already
 		}
+		const focused = card !== undefined && document.activeElement === card.el;
 		if (card) {
 			drop(card);
 		}
 		if (!col || !admit(col, { t: micros(u.at), token: u.token })) {
+			if (focused) {
+				board.focus();
+			}
 			return;
 		}
 		const fresh = !card;
@@ -372,6 +381,9 @@
 		highlight(card);
 		if (fresh && u.seq === 1 && u.position > renderedAt) {
 			card.el.classList.add("arrived"); // a new order: a longer glow
+		}
+		if (focused) {
+			card.el.focus({ preventScroll: true }); // the keys go on working on it
 		}
 	}
 
@@ -836,6 +848,143 @@
 	});
 	showToggles();
 	record();
+
+
+	// Finding an order. The filter hides the cards that do not match, as
+	// the reader types, and every card that arrives or moves is checked
+	// again, so it holds through live updates. It also asks the server
+	// (data-orders-url with ?q=) for the orders that match beyond the
+	// cards shown, and lists them with links to their pages.
+	const tools = document.getElementById("board-tools");
+	const filterInput = document.getElementById("board-filter");
+	const filterStatus = document.getElementById("filter-status");
+	const filterResults = document.getElementById("filter-results");
+	let filter = "";
+
+	function filterCard(card) {
+		const hide = filter !== "" && !(card.name || "").toLowerCase().includes(filter) &&
+			!card.token.toLowerCase().startsWith(filter);
+		card.el.classList.toggle("filtered-out", hide);
+	}
+
+	let searching = null;
+	let searchTimer = 0;
+
+	function statusLabel(status) {
+		const col = columns.get(status);
+		const label = col ? col.group.querySelector("h2 span") : null;
+		return label ? label.textContent : status;
+	}
+
+	function search() {
+		if (searching) {
+			searching.abort();
+			searching = null;
+		}
+		filterResults.replaceChildren();
+		filterResults.hidden = true;
+		let matched = 0;
+		for (const card of shown.values()) {
+			filterCard(card);
+			if (!card.el.classList.contains("filtered-out")) {
+				matched++;
+			}
+		}
+		if (filter === "") {
+			filterStatus.textContent = "";
+			return;
+		}
+		filterStatus.textContent = matched + " shown; looking further…";
+		const q = filter;
+		const ctl = new AbortController();
+		searching = ctl;
+		const url = new URL(board.dataset.ordersUrl, location.href);
+		url.searchParams.set("q", q);
+		fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", signal: ctl.signal })
+			.then((res) => (res.ok ? res.json() : null))
+			.then((body) => {
+				if (searching !== ctl) {
+					return;
+				}
+				searching = null;
+				const list = body && Array.isArray(body.orders) ? body.orders.filter((o) => isUpdate(o) && !shown.has(o.token)) : [];
+				for (const o of list) {
+					const li = el("li");
+					const a = el("a", "", o.name);
+					a.href = "/staff/orders/" + encodeURIComponent(o.token);
+					li.append(a, " ", el("span", "filter-result-status", statusLabel(o.status)));
+					li.dataset.token = o.token;
+					filterResults.append(li);
+				}
+				filterResults.hidden = list.length === 0;
+				filterStatus.textContent = matched + " shown" + (list.length > 0 ? "; " + list.length + (body.more ? "+" : "") + " more found beyond them" : "");
+			})
+			.catch(() => {
+				if (searching === ctl) {
+					searching = null;
+					filterStatus.textContent = matched + " shown; the server could not be asked for more";
+				}
+			});
+	}
+
+	if (tools) {
+		tools.hidden = false;
+		filterInput.addEventListener("input", () => {
+			filter = filterInput.value.trim().toLowerCase();
+			clearTimeout(searchTimer);
+			searchTimer = setTimeout(search, 150);
+		});
+	}
+
+	// Keys on a focused card: a moves it on, c asks and c again cancels it
+	// (any other key, or leaving the card, keeps it), Enter opens its page.
+	// Each says what it does through the board's live region.
+	let confirming = null;
+	board.addEventListener("keydown", (e) => {
+		const li = e.target;
+		if (!(li instanceof HTMLLIElement) || !li.classList.contains("order") || e.ctrlKey || e.metaKey || e.altKey) {
+			return;
+		}
+		const card = shown.get(li.dataset.token);
+		if (!card) {
+			return;
+		}
+		const name = card.name || "this order";
+		const wasConfirming = confirming === card.token;
+		confirming = null;
+		if (e.key === "Enter") {
+			e.preventDefault();
+			window.location.assign("/staff/orders/" + encodeURIComponent(card.token));
+		} else if (e.key === "a") {
+			const button = li.querySelector("form[action$='/advance'] button");
+			e.preventDefault();
+			if (!button) {
+				announcer.textContent = name + "’s order cannot move on from here.";
+				return;
+			}
+			announcer.textContent = button.textContent + ": " + name + "’s order.";
+			button.form.requestSubmit(button);
+		} else if (e.key === "c") {
+			const button = li.querySelector("form[action$='/cancel'] button");
+			e.preventDefault();
+			if (!button) {
+				announcer.textContent = name + "’s order can no longer be cancelled.";
+				return;
+			}
+			if (!wasConfirming) {
+				confirming = card.token;
+				say("Press c again to cancel " + name + "’s order; any other key keeps it.", false);
+				return;
+			}
+			announcer.textContent = "Cancelling " + name + "’s order.";
+			button.form.requestSubmit(button);
+		} else if (wasConfirming) {
+			announcer.textContent = name + "’s order is kept.";
+		}
+	});
+	board.addEventListener("focusout", () => {
+		confirming = null;
+	});
 
 	// The stream. received is the position of the last event received,
 	// applied or still queued: a new stream starts after it.

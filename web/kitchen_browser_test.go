@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,5 +180,117 @@ func TestBrowserStaffBoardAnnouncesNewOrdersOnce(t *testing.T) {
 	}
 	if got := total("chimes"); got != 1 {
 		t.Errorf("%d chimes in all tabs after the reload and a new order, want 1", got)
+	}
+}
+
+// jsHidden says whether the card of o is on the page but filtered out.
+func jsFiltered(o orders.Order) string {
+	return `document.getElementById('order-` + o.Token + `')?.classList.contains('filtered-out')`
+}
+
+// clearFilter empties the board's filter box, as selecting its text and
+// typing over it would.
+func clearFilter(t *testing.T, tb *tab) {
+	t.Helper()
+	if !eval[bool](t, tb, `(() => { const f = document.getElementById('board-filter'); f.value = ''; return true })()`) {
+		t.Fatal("the filter box is not there")
+	}
+}
+
+func TestBrowserStaffBoardFilterFindsOrders(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	lena := a.create(t, "Lena Park")
+	omar := a.create(t, "Omar Haddad")
+	// Cooking, 55 orders: the last few are beyond its window of 50.
+	many := a.createMany(t, 55)
+	for _, o := range many {
+		a.advance(t, o, orders.Received)
+	}
+	beyond := many[len(many)-1]
+
+	tb := newTab(t, newBrowser(t), true)
+	a.signIn(t, tb)
+	tb.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+	if eval[bool](t, tb, `document.getElementById('order-`+beyond.Token+`') !== null`) {
+		t.Fatal("the last order has a card: the test needs it beyond the window")
+	}
+	tb.do(t, chromedp.SendKeys(chromedp.ID("board-filter"), "LEN"))
+	tb.waitFor(t, "the filter hides the others", jsFiltered(omar)+` === true`)
+	if eval[bool](t, tb, jsFiltered(lena)) {
+		t.Error("the filter hides the order that matches")
+	}
+
+	// Live updates: a card that arrives shows if it matches, not otherwise.
+	lenny := a.create(t, "Lenny Ortiz")
+	zed := a.create(t, "Zed Quinn")
+	tb.waitFor(t, "the new orders arrive", jsCard(zed, orders.Received)+` !== null && `+jsCard(lenny, orders.Received)+` !== null`)
+	if got := eval[string](t, tb, jsFiltered(lenny)+` + '/' + `+jsFiltered(zed)); got != "false/true" {
+		t.Errorf("filtered out (matching / not matching) = %s, want false/true", got)
+	}
+	if _, err := a.store.Cancel(context.Background(), omar.Token, orders.ByStaff); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitFor(t, "a moved card that does not match stays hidden", jsCard(omar, orders.Cancelled)+` !== null && `+jsFiltered(omar)+` === true`)
+
+	// An order beyond the window is found through the server.
+	clearFilter(t, tb)
+	tb.do(t, chromedp.SendKeys(chromedp.ID("board-filter"), beyond.Token))
+	tb.waitFor(t, "the order beyond the window is found", `document.querySelector('#filter-results a[href="/staff/orders/`+beyond.Token+`"]') !== null`)
+	if got := eval[string](t, tb, `document.getElementById('filter-status').textContent`); got != "0 shown; 1 more found beyond them" {
+		t.Errorf("the filter says %q", got)
+	}
+	audit(t, tb, "the board with a filter")
+	clearFilter(t, tb)
+	tb.do(t, chromedp.SendKeys(chromedp.ID("board-filter"), " "))
+	tb.waitFor(t, "an empty filter shows every card", `document.querySelectorAll('.order.filtered-out').length === 0`)
+}
+
+func TestBrowserStaffKeysAndOrderPage(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	lena := a.create(t, "Lena Park")
+	omar := a.create(t, "Omar Haddad")
+
+	tb := newTab(t, newBrowser(t), true)
+	a.signIn(t, tb)
+	tb.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+
+	// a moves the focused card on, and it keeps the focus.
+	tb.do(t, chromedp.Focus(chromedp.ID("order-"+lena.Token)), chromedp.KeyEvent("a"))
+	tb.waitFor(t, "a moves the order on", jsCard(lena, orders.Cooking)+` !== null`)
+	if got := a.status(t, lena); got != orders.Cooking {
+		t.Errorf("after a, the order is %s, want cooking", got)
+	}
+	tb.waitFor(t, "the moved card keeps the focus", `document.activeElement?.id === 'order-`+lena.Token+`'`)
+	tb.waitFor(t, "the move is announced", jsBoardMessage+`.textContent === 'Lena Park’s order is now cooking.'`)
+
+	// c asks first; another key keeps the order; c twice cancels it.
+	tb.do(t, chromedp.Focus(chromedp.ID("order-"+omar.Token)), chromedp.KeyEvent("c"))
+	tb.waitFor(t, "c asks to confirm", jsBoardMessage+`.textContent.startsWith('Press c again to cancel Omar Haddad’s order')`)
+	tb.do(t, chromedp.KeyEvent("x"), chromedp.KeyEvent("c"))
+	if got := a.status(t, omar); got != orders.Received {
+		t.Fatalf("c, another key and c cancelled the order: it is %s", got)
+	}
+	tb.do(t, chromedp.KeyEvent("c"))
+	tb.waitFor(t, "c twice cancels", jsCard(omar, orders.Cancelled)+` !== null`)
+	if got := a.status(t, omar); got != orders.Cancelled {
+		t.Errorf("after c twice, the order is %s, want cancelled", got)
+	}
+
+	// Enter opens the order's page, with its history and its buttons.
+	tb.do(t, chromedp.Focus(chromedp.ID("order-"+lena.Token)), chromedp.KeyEvent("\r"))
+	tb.waitFor(t, "Enter opens the order's page", `document.getElementById('order-history') !== null`)
+	if got := eval[[]string](t, tb, `[...document.querySelectorAll('#order-history li')].map((li) => li.textContent.replace(/\s+/g, ' ').trim().replace(/ \d\d:\d\d:\d\d UTC$/, ''))`); strings.Join(got, "|") != "Received by customer|Cooking by staff" {
+		t.Errorf("the history reads %q", got)
+	}
+	audit(t, tb, "the order's page")
+	tb.do(t, chromedp.Click(chromedp.CSS(`.staff-order button.primary`)))
+	tb.waitFor(t, "the page's button moves the order and comes back", `document.getElementById('order-status')?.textContent === 'Out for delivery'`)
+	if got := eval[string](t, tb, jsBoardMessage+`.textContent`); got != "Lena Park’s order is now out for delivery." {
+		t.Errorf("the page says %q after the move", got)
+	}
+	if got := a.status(t, lena); got != orders.OutForDelivery {
+		t.Errorf("the order is %s, want out for delivery", got)
 	}
 }
