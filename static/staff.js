@@ -258,6 +258,7 @@
 		const li = card.el;
 		card.age = "";
 		card.stage = "";
+		li.classList.remove("arrived"); // its glow is for its arrival, not every move
 		li.querySelector(".order-age").textContent = "";
 		delete li.dataset.late;
 		li.dataset.seq = String(u.seq);
