@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -509,3 +510,50 @@ func (s *Store) EventsOf(ctx context.Context, tokens []string, after []*int) ([]
 	}
 	return events, nil
 }
+
+// FindMax is the most orders Find returns.
+const FindMax = 50
+
+// findOrders reads the orders that match a search: the order whose token
+// it is, by the unique index on token, whatever its status; and the
+// unfinished orders whose customer's name contains it or whose token starts
+// with it, read through the orders_board index by status, so that the
+// delivered and cancelled orders of a long history are never scanned for a
+// name. The second part comes oldest in its status first, as on the board.
+const findOrders = `
+	(SELECT ` + orderColumns + ` FROM orders WHERE token IN ($1, upper($1)))
+	UNION ALL
+	(SELECT ` + orderColumns + ` FROM orders
+	 WHERE status IN ('received', 'cooking', 'out_for_delivery')
+	   AND token NOT IN ($1, upper($1))
+	   AND (customer_name ILIKE '%' || $2 || '%' ESCAPE '\' OR token ILIKE $2 || '%' ESCAPE '\')
+	 ORDER BY updated_at, token COLLATE "C"
+	 LIMIT $3)
+	LIMIT $3`
+
+// Find returns up to limit orders (at most FindMax; zero means FindMax)
+// that match q, for staff looking for one: the order whose token q is,
+// first, then the unfinished orders whose customer's name contains q, in
+// any case, or whose token starts with it. An empty q finds nothing.
+func (s *Store) Find(ctx context.Context, q string, limit int) ([]Order, error) {
+	q = strings.TrimSpace(q)
+	if q == "" {
+		return nil, nil
+	}
+	if limit <= 0 || limit > FindMax {
+		limit = FindMax
+	}
+	rows, _ := s.pool.Query(ctx, findOrders, q, escapeLike(q), limit)
+	list, err := pgx.CollectRows(rows, scanOrder)
+	if err != nil {
+		return nil, fmt.Errorf("find orders: %w", err)
+	}
+	return list, nil
+}
+
+// likeEscaper escapes the characters that mean something in a LIKE
+// pattern, with the ESCAPE character findOrders names.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// escapeLike is s as a LIKE pattern that matches s and nothing else.
+func escapeLike(s string) string { return likeEscaper.Replace(s) }

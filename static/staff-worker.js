@@ -24,7 +24,7 @@
 //
 // Messages from a tab:  {type: 'watch', since, url, sessionURL, backoff}, {type: 'unwatch'},
 //                       {type: 'resume', why}
-// Messages to a tab:    {type: 'state', state, why, until, opened, tabs}, {type: 'event', position, data},
+// Messages to a tab:    {type: 'state', state, why, until, opened, tabs}, {type: 'event', position, data, announce},
 //                       {type: 'reload', why}, {type: 'signed-out', url}, {type: 'unsupported'}
 'use strict';
 
@@ -157,14 +157,20 @@ function update(e) {
 	const event = {position: p, data: e.data};
 	ring.push(event);
 	if (ring.length > RING) floor = ring.shift().position;
-	for (const port of tabs.keys()) send(port, event);
+	// One tab, the one watching longest, announces what is new (a sound, a
+	// notification): eight tabs open ring once. An event from the ring, sent
+	// to a tab that rendered behind, is never announced.
+	let announce = true;
+	for (const port of tabs.keys()) announce = !send(port, event, announce) && announce;
 }
 
-// send passes event on to a tab that does not have it yet.
-function send(port, event) {
-	if (event.position <= tabs.get(port)) return;
+// send passes event on to a tab that does not have it yet, and reports
+// whether it did; announce asks the tab to announce it.
+function send(port, event, announce = false) {
+	if (event.position <= tabs.get(port)) return false;
 	tabs.set(port, event.position);
-	port.postMessage({type: 'event', position: event.position, data: event.data});
+	port.postMessage({type: 'event', position: event.position, data: event.data, announce});
+	return true;
 }
 
 function tell(port, opened) {

@@ -139,6 +139,10 @@
 			stage: Number(group.dataset.stage) || 0,
 			newestFirst: group.dataset.newestFirst === "true",
 			timeLabel: group.dataset.timeLabel || "",
+			duration: Number(group.dataset.durationMs) || 0,
+			late: group.querySelector(".late"),
+			lateCount: group.querySelector(".late-count"),
+			lateShown: -1,
 			count: Number(group.dataset.count) || 0,
 			window: Number(group.dataset.window) || 0,
 			windowMax: Number(group.dataset.windowMax) || 0,
@@ -156,11 +160,14 @@
 		for (const li of col.list.children) {
 			const card = {
 				token: li.dataset.token,
+				name: li.querySelector(".order-name").textContent,
 				seq: Number(li.dataset.seq) || 0,
 				at: li.dataset.at,
 				key: { t: micros(li.dataset.at), token: li.dataset.token },
 				el: li,
 				col: col,
+				age: "",
+				stage: "",
 			};
 			col.cards.push(card);
 			shown.set(card.token, card);
@@ -176,6 +183,7 @@
 	// rendered at ?since=, and counts of events up to it.
 	const eventsURL = new URL(board.dataset.eventsUrl, location.href);
 	let lastPosition = Number(eventsURL.searchParams.get("since")) || 0;
+	const renderedAt = lastPosition;
 
 	// While a column waits for its next orders, the events that arrive are
 	// kept here (token -> latest event), so that an answer read before one
@@ -222,15 +230,21 @@
 	function newCard(u) {
 		const li = el("li", "order");
 		li.id = "order-" + u.token;
+		li.tabIndex = 0;
+		li.setAttribute("aria-labelledby", "order-" + u.token + "-name");
+		li.setAttribute("aria-describedby", "shortcuts-help");
 		li.dataset.token = u.token;
 		const head = el("div", "order-head");
-		const name = el("span", "order-name", u.name);
+		const name = el("span", "order-name");
 		name.id = "order-" + u.token + "-name";
+		const link = el("a", "order-link", u.name);
+		link.href = "/staff/orders/" + encodeURIComponent(u.token);
+		name.append(link);
 		head.append(name, el("span", "order-total", money(u.total_cents)));
 		const since = el("p", "order-since");
-		since.append(el("span", "order-since-label"), " ", el("time"));
+		since.append(el("span", "order-since-label"), " ", el("time"), el("span", "order-age"));
 		li.append(head, el("p", "order-items", itemsSummary(u.items)), since);
-		return { token: u.token, seq: 0, at: "", key: null, el: li, col: null };
+		return { token: u.token, name: u.name, seq: 0, at: "", key: null, el: li, col: null, age: "", stage: "" };
 	}
 
 	// dress gives a card the state of u in col: its data, the time it
@@ -242,8 +256,14 @@
 		card.key = { t: micros(u.at), token: u.token };
 		card.col = col;
 		const li = card.el;
+		card.age = "";
+		card.stage = "";
+		li.classList.remove("arrived"); // its glow is for its arrival, not every move
+		li.querySelector(".order-age").textContent = "";
+		delete li.dataset.late;
 		li.dataset.seq = String(u.seq);
 		li.dataset.at = u.at;
+		filterCard(card);
 		li.querySelector(".order-since-label").textContent = col.timeLabel;
 		const time = li.querySelector(".order-since time");
 		const at = new Date(u.at);
@@ -343,18 +363,29 @@
 		if (card && card.seq >= u.seq) {
 			return; // shown already
 		}
+		const focused = card !== undefined && document.activeElement === card.el;
 		if (card) {
 			drop(card);
 		}
 		if (!col || !admit(col, { t: micros(u.at), token: u.token })) {
+			if (focused) {
+				board.focus();
+			}
 			return;
 		}
+		const fresh = !card;
 		if (!card) {
 			card = newCard(u);
 		}
 		dress(card, u, col);
 		insert(col, card);
 		highlight(card);
+		if (fresh && u.seq === 1 && u.position > renderedAt) {
+			card.el.classList.add("arrived"); // a new order: a longer glow
+		}
+		if (focused) {
+			card.el.focus({ preventScroll: true }); // the keys go on working on it
+		}
 	}
 
 	// count moves one order between the counts: into the column of its
@@ -582,6 +613,380 @@
 		}
 	}
 
+
+	// Ages. One timer, once a second, writes how long each shown order of
+	// an unfinished column has been in its status, and marks it late
+	// (amber) past its stage's duration (data-duration-ms) and very late
+	// (red) past twice that. It reads nothing from the layout and writes a
+	// card only when its text or its mark changes. Each unfinished column's
+	// header counts its late cards: the cards are the oldest of the column,
+	// so if every one is late there may be more, and it says "50+".
+	function ageText(ms) {
+		const s = Math.max(0, Math.floor(ms / 1000));
+		const m = Math.floor(s / 60);
+		if (m >= 60) {
+			return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+		}
+		return m + ":" + String(s % 60).padStart(2, "0");
+	}
+
+	function tickAges() {
+		const now = Date.now() * 1000;
+		for (const col of columns.values()) {
+			if (!col.duration) {
+				continue;
+			}
+			const d = col.duration * 1000;
+			let late = 0;
+			for (const card of col.cards) {
+				if (!card.key || Number.isNaN(card.key.t)) {
+					continue;
+				}
+				const age = now - card.key.t;
+				const stage = age > 2 * d ? "red" : age > d ? "amber" : "";
+				if (stage) {
+					late++;
+				}
+				if (stage !== card.stage) {
+					card.stage = stage;
+					if (stage) {
+						card.el.dataset.late = stage;
+					} else {
+						delete card.el.dataset.late;
+					}
+				}
+				const text = " · " + ageText(age / 1000) + (stage === "red" ? " · very late" : stage ? " · late" : "");
+				if (text !== card.age) {
+					card.age = text;
+					card.el.querySelector(".order-age").textContent = text;
+				}
+			}
+			const plus = late > 0 && late === col.cards.length && col.count > late;
+			const shownLate = plus ? -late : late;
+			if (col.late && shownLate !== col.lateShown) {
+				col.lateShown = shownLate;
+				col.late.hidden = late === 0;
+				col.lateCount.textContent = number.format(late) + (plus ? "+" : "");
+			}
+		}
+	}
+	tickAges();
+	setInterval(tickAges, 1000);
+
+
+	// New orders, heard and seen. Both are opt-in, from a click (a browser
+	// plays sound and asks for notifications only after one), and
+	// remembered in localStorage. The worker picks one tab to announce each
+	// new order, so that eight tabs ring once; a tab with its own stream
+	// announces for itself, and a notification's tag (the order's token)
+	// keeps two such tabs from showing two. Only the first event of an
+	// order that this board hears live counts: the board's position skips
+	// what it has seen, and an event the worker replays to a tab that
+	// rendered behind it is never announced.
+	const soundToggle = document.getElementById("sound-toggle");
+	const notifyToggle = document.getElementById("notify-toggle");
+	const announcer = document.getElementById("board-announce");
+	const prefs = {
+		get(name) {
+			try {
+				return localStorage.getItem("staff-" + name) === "on";
+			} catch {
+				return false;
+			}
+		},
+		set(name, on) {
+			try {
+				if (on) {
+					localStorage.setItem("staff-" + name, "on");
+				} else {
+					localStorage.removeItem("staff-" + name);
+				}
+			} catch {
+				// private mode: the choice lasts as long as the page
+			}
+		},
+	};
+	let soundOn = prefs.get("sound") && typeof AudioContext === "function";
+	let notifyOn = prefs.get("notify") && typeof Notification === "function" && Notification.permission === "granted";
+	let audio = null;
+	let chimes = 0;
+	let shownNotes = 0;
+
+	// The counts and the audio's state are kept on the board for anyone
+	// who looks (the browser tests do).
+	function record() {
+		board.dataset.chimes = String(chimes);
+		board.dataset.notifications = String(shownNotes);
+		board.dataset.audio = audio ? audio.state : "none";
+	}
+
+	// wakeAudio makes the audio context, or resumes it: only from a click
+	// or a key, or the browser keeps it suspended.
+	function wakeAudio() {
+		if (!soundOn) {
+			return;
+		}
+		if (!audio) {
+			audio = new AudioContext();
+			audio.addEventListener("statechange", record);
+		}
+		if (audio.state === "suspended") {
+			audio.resume().catch(() => {});
+		}
+		record();
+	}
+
+	// chime plays two short tones.
+	function chime() {
+		if (!soundOn || !audio || audio.state !== "running") {
+			return;
+		}
+		const t = audio.currentTime;
+		for (const [i, freq] of [880, 1320].entries()) {
+			const osc = audio.createOscillator();
+			const gain = audio.createGain();
+			osc.frequency.value = freq;
+			gain.gain.setValueAtTime(0.0001, t + i * 0.15);
+			gain.gain.exponentialRampToValueAtTime(0.3, t + i * 0.15 + 0.02);
+			gain.gain.exponentialRampToValueAtTime(0.0001, t + i * 0.15 + 0.14);
+			osc.connect(gain).connect(audio.destination);
+			osc.start(t + i * 0.15);
+			osc.stop(t + i * 0.15 + 0.15);
+		}
+		chimes++;
+		record();
+	}
+
+	function notify(u) {
+		if (!notifyOn || Notification.permission !== "granted") {
+			return;
+		}
+		let n;
+		try {
+			n = new Notification("New order: " + u.name, { body: itemsSummary(u.items), tag: "order-" + u.token });
+		} catch {
+			return; // where only a service worker may notify
+		}
+		n.addEventListener("show", () => {
+			shownNotes++;
+			record();
+		});
+		n.addEventListener("click", () => {
+			window.focus();
+			const card = shown.get(u.token);
+			if (card) {
+				card.el.focus();
+			}
+			n.close();
+		});
+	}
+
+	// arrived announces a new order.
+	function arrived(u) {
+		announcer.textContent = "New order from " + u.name + ".";
+		chime();
+		notify(u);
+	}
+
+	function showToggles() {
+		soundToggle.setAttribute("aria-pressed", String(soundOn));
+		notifyToggle.setAttribute("aria-pressed", String(notifyOn));
+	}
+
+	if (soundToggle && typeof AudioContext === "function") {
+		soundToggle.hidden = false;
+		soundToggle.addEventListener("click", () => {
+			soundOn = !soundOn;
+			prefs.set("sound", soundOn);
+			if (soundOn) {
+				wakeAudio();
+			} else if (audio) {
+				audio.suspend().catch(() => {});
+			}
+			showToggles();
+			say(soundOn ? "A sound will play for each new order." : "No sound for new orders.", false);
+		});
+		// A sound chosen before a reload waits for the first click or key.
+		const wake = () => {
+			wakeAudio();
+			if (audio && audio.state === "running") {
+				document.removeEventListener("pointerdown", wake);
+				document.removeEventListener("keydown", wake);
+			}
+		};
+		document.addEventListener("pointerdown", wake);
+		document.addEventListener("keydown", wake);
+	}
+	if (notifyToggle && typeof Notification === "function") {
+		notifyToggle.hidden = false;
+		notifyToggle.addEventListener("click", async () => {
+			if (notifyOn) {
+				notifyOn = false;
+			} else {
+				const permission = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+				notifyOn = permission === "granted";
+				if (!notifyOn) {
+					say("This browser does not allow notifications from this site; its site settings can.", true);
+				}
+			}
+			prefs.set("notify", notifyOn);
+			showToggles();
+			if (notifyOn) {
+				say("A notification will show for each new order.", false);
+			}
+		});
+	}
+	// A choice made in another board tab holds here too.
+	window.addEventListener("storage", (e) => {
+		if (e.key === "staff-sound" && soundToggle && !soundToggle.hidden) {
+			soundOn = prefs.get("sound");
+		} else if (e.key === "staff-notify" && notifyToggle && !notifyToggle.hidden) {
+			notifyOn = prefs.get("notify") && Notification.permission === "granted";
+		} else {
+			return;
+		}
+		showToggles();
+	});
+	showToggles();
+	record();
+
+
+	// Finding an order. The filter hides the cards that do not match, as
+	// the reader types, and every card that arrives or moves is checked
+	// again, so it holds through live updates. It also asks the server
+	// (data-orders-url with ?q=) for the orders that match beyond the
+	// cards shown, and lists them with links to their pages.
+	const tools = document.getElementById("board-tools");
+	const filterInput = document.getElementById("board-filter");
+	const filterStatus = document.getElementById("filter-status");
+	const filterResults = document.getElementById("filter-results");
+	let filter = "";
+
+	function filterCard(card) {
+		const hide = filter !== "" && !(card.name || "").toLowerCase().includes(filter) &&
+			!card.token.toLowerCase().startsWith(filter);
+		card.el.classList.toggle("filtered-out", hide);
+	}
+
+	let searching = null;
+	let searchTimer = 0;
+
+	function statusLabel(status) {
+		const col = columns.get(status);
+		const label = col ? col.group.querySelector("h2 span") : null;
+		return label ? label.textContent : status;
+	}
+
+	function search() {
+		if (searching) {
+			searching.abort();
+			searching = null;
+		}
+		filterResults.replaceChildren();
+		filterResults.hidden = true;
+		let matched = 0;
+		for (const card of shown.values()) {
+			filterCard(card);
+			if (!card.el.classList.contains("filtered-out")) {
+				matched++;
+			}
+		}
+		if (filter === "") {
+			filterStatus.textContent = "";
+			return;
+		}
+		filterStatus.textContent = matched + " shown; looking further…";
+		const q = filter;
+		const ctl = new AbortController();
+		searching = ctl;
+		const url = new URL(board.dataset.ordersUrl, location.href);
+		url.searchParams.set("q", q);
+		fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", signal: ctl.signal })
+			.then((res) => (res.ok ? res.json() : null))
+			.then((body) => {
+				if (searching !== ctl) {
+					return;
+				}
+				searching = null;
+				const list = body && Array.isArray(body.orders) ? body.orders.filter((o) => isUpdate(o) && !shown.has(o.token)) : [];
+				for (const o of list) {
+					const li = el("li");
+					const a = el("a", "", o.name);
+					a.href = "/staff/orders/" + encodeURIComponent(o.token);
+					li.append(a, " ", el("span", "filter-result-status", statusLabel(o.status)));
+					li.dataset.token = o.token;
+					filterResults.append(li);
+				}
+				filterResults.hidden = list.length === 0;
+				filterStatus.textContent = matched + " shown" + (list.length > 0 ? "; " + list.length + (body.more ? "+" : "") + " more found beyond them" : "");
+			})
+			.catch(() => {
+				if (searching === ctl) {
+					searching = null;
+					filterStatus.textContent = matched + " shown; the server could not be asked for more";
+				}
+			});
+	}
+
+	if (tools) {
+		tools.hidden = false;
+		filterInput.addEventListener("input", () => {
+			filter = filterInput.value.trim().toLowerCase();
+			clearTimeout(searchTimer);
+			searchTimer = setTimeout(search, 150);
+		});
+	}
+
+	// Keys on a focused card: a moves it on, c asks and c again cancels it
+	// (any other key, or leaving the card, keeps it), Enter opens its page.
+	// Each says what it does through the board's live region.
+	let confirming = null;
+	board.addEventListener("keydown", (e) => {
+		const li = e.target;
+		if (!(li instanceof HTMLLIElement) || !li.classList.contains("order") || e.ctrlKey || e.metaKey || e.altKey) {
+			return;
+		}
+		const card = shown.get(li.dataset.token);
+		if (!card) {
+			return;
+		}
+		const name = card.name || "this order";
+		const wasConfirming = confirming === card.token;
+		confirming = null;
+		if (e.key === "Enter") {
+			e.preventDefault();
+			window.location.assign("/staff/orders/" + encodeURIComponent(card.token));
+		} else if (e.key === "a") {
+			const button = li.querySelector("form[action$='/advance'] button");
+			e.preventDefault();
+			if (!button) {
+				announcer.textContent = name + "’s order cannot move on from here.";
+				return;
+			}
+			announcer.textContent = button.textContent + ": " + name + "’s order.";
+			button.form.requestSubmit(button);
+		} else if (e.key === "c") {
+			const button = li.querySelector("form[action$='/cancel'] button");
+			e.preventDefault();
+			if (!button) {
+				announcer.textContent = name + "’s order can no longer be cancelled.";
+				return;
+			}
+			if (!wasConfirming) {
+				confirming = card.token;
+				say("Press c again to cancel " + name + "’s order; any other key keeps it.", false);
+				return;
+			}
+			announcer.textContent = "Cancelling " + name + "’s order.";
+			button.form.requestSubmit(button);
+		} else if (wasConfirming) {
+			announcer.textContent = name + "’s order is kept.";
+		}
+	});
+	board.addEventListener("focusout", () => {
+		confirming = null;
+	});
+
 	// The stream. received is the position of the last event received,
 	// applied or still queued: a new stream starts after it.
 	const indicator = ReconnectingStream.indicator(connection, connectionText);
@@ -589,7 +994,7 @@
 	const sessionURL = board.dataset.sessionUrl;
 	let received = lastPosition;
 
-	function fromWire(data) {
+	function fromWire(data, announce) {
 		let u;
 		try {
 			u = JSON.parse(data);
@@ -601,6 +1006,11 @@
 		}
 		if (typeof u.position === "number" && u.position > received) {
 			received = u.position;
+			// Announced here, not in a frame: a tab in the background gets
+			// no frames, and it is the one that most needs to ring.
+			if (announce && u.status === "received" && u.seq === 1) {
+				arrived(u);
+			}
 		}
 		enqueue(() => fromStream(u));
 	}
@@ -634,7 +1044,7 @@
 				return u.pathname + u.search;
 			},
 			events: {
-				order_update: (e) => fromWire(e.data),
+				order_update: (e) => fromWire(e.data, true),
 				reset: () => {
 					stream.close();
 					reload();
@@ -675,7 +1085,7 @@
 					showState(m.state, m.until);
 					break;
 				case "event":
-					fromWire(m.data);
+					fromWire(m.data, m.announce === true);
 					break;
 				case "reload":
 					active = false;

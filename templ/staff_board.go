@@ -53,6 +53,11 @@ type StaffColumn struct {
 	// TimeLabel introduces the time on each card, when the order entered
 	// this status: "Since" while it waits, "At" once finished.
 	TimeLabel string
+	// Duration is how long an order should spend in this status, from
+	// STAGE_DURATIONS: the script shows a card amber once its order has
+	// been here longer, and red past twice as long. Zero, as for a
+	// finished status, shows no age.
+	Duration time.Duration
 	// Count is how many orders are in this status, shown or not.
 	Count int
 	// Window is how many cards the column shows at most; Cards are the
@@ -218,6 +223,13 @@ func NewStaffBoard(assets Assets, b orders.Board, windows BoardWindows, eventsUR
 		board.Columns = append(board.Columns, c)
 	}
 	return board
+}
+
+// SetStages gives each unfinished column the duration of its stage.
+func (b *StaffBoard) SetStages(d orders.StageDurations) {
+	for i, c := range b.Columns {
+		b.Columns[i].Duration, _ = d.For(c.Status)
+	}
 }
 
 // exactTime is t to the microsecond the database keeps, for a card's

@@ -119,6 +119,7 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, devices, newLoginLimits(), log))
 		r.Method(http.MethodGet, "/session", handleStaffSession(sessions))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/", handleStaffBoard(store, sessions, log))
+		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/orders/{token}", handleStaffOrder(store, sessions, log))
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
 			r.With(ownedBySession(sessions)).Method(http.MethodGet, "/events", handleStaffEvents(store, hub))

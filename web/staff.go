@@ -47,6 +47,9 @@ type staffOrders interface {
 	Board(ctx context.Context, limits map[orders.Status]int) (orders.Board, error)
 	ListStatus(ctx context.Context, p orders.StatusPage) ([]orders.Order, error)
 	Get(ctx context.Context, token string) (orders.Order, error)
+	Events(ctx context.Context, orderID int64, afterSeq int) ([]orders.Event, error)
+	Stages() orders.StageDurations
+	Find(ctx context.Context, q string, limit int) ([]orders.Order, error)
 	Advance(ctx context.Context, token string, from orders.Status, by orders.Actor) (orders.Event, error)
 	Cancel(ctx context.Context, token string, by orders.Actor) (orders.Event, error)
 }
@@ -82,6 +85,7 @@ func renderBoard(w http.ResponseWriter, r *http.Request, store staffOrders, log 
 	}
 	board := views.NewStaffBoard(pageAssets(), b, windows, "/staff/events?since="+strconv.FormatInt(b.Head, 10), "/staff/orders")
 	board.Stylesheet, board.Script = staffStylesheet(), staffScript()
+	board.SetStages(store.Stages())
 	board.Message, board.Problem = message, problem
 	render(w, r, log, status, views.StaffBoardPage(board))
 }
@@ -101,6 +105,21 @@ type boardOrder struct {
 	TotalCents int           `json:"total_cents"`
 }
 
+// boardOrderOf is o as the script reads it.
+func boardOrderOf(o orders.Order) boardOrder {
+	return boardOrder{
+		Token: o.Token, Seq: o.Seq, Status: o.Status, At: o.UpdatedAt.UTC(),
+		Name: o.CustomerName, Items: o.Items, TotalCents: o.TotalCents,
+	}
+}
+
+// searchMax is the most orders the board's filter is told of at once, and
+// maxSearch the longest text it looks for: longer than any name or token.
+const (
+	searchMax = 20
+	maxSearch = 200
+)
+
 // boardPageMax is the most orders one request to /staff/orders gets.
 const boardPageMax = 100
 
@@ -114,6 +133,9 @@ const boardPageMax = 100
 // them the page starts at the head of the column. The answer is
 // {"orders": [...], "more": true|false}, more saying whether any order
 // comes after the last one.
+//
+// With q instead, it finds orders for the board's filter, in the same
+// shape (see orders.Store.Find): /staff/orders?q=lena.
 func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
 	type page struct {
 		Orders []boardOrder `json:"orders"`
@@ -121,6 +143,23 @@ func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		if q.Has("q") {
+			if len(q.Get("q")) > maxSearch {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("q must be at most %d bytes", maxSearch)})
+				return
+			}
+			list, err := store.Find(r.Context(), q.Get("q"), searchMax+1)
+			if err != nil {
+				apiError(w, r, log, err)
+				return
+			}
+			out := page{Orders: make([]boardOrder, 0, min(len(list), searchMax)), More: len(list) > searchMax}
+			for _, o := range list[:min(len(list), searchMax)] {
+				out.Orders = append(out.Orders, boardOrderOf(o))
+			}
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
 		p := orders.StatusPage{Status: orders.Status(q.Get("status")), Limit: 20}
 		if !p.Status.Valid() {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": `status must be one of the board's columns`})
@@ -151,14 +190,44 @@ func handleStaffOrders(store staffOrders, log *slog.Logger) http.Handler {
 		}
 		out := page{Orders: make([]boardOrder, 0, min(len(list), want)), More: len(list) > want}
 		for _, o := range list[:min(len(list), want)] {
-			out.Orders = append(out.Orders, boardOrder{
-				Token: o.Token, Seq: o.Seq, Status: o.Status, At: o.UpdatedAt.UTC(),
-				Name: o.CustomerName, Items: o.Items, TotalCents: o.TotalCents,
-			})
+			out.Orders = append(out.Orders, boardOrderOf(o))
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
 }
+
+// handleStaffOrder serves GET /staff/orders/{token}: one order, with its
+// items, its whole history and its buttons. An unknown token gets the 404
+// page.
+func handleStaffOrder(store staffOrders, sessions *staffSessions, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		renderStaffOrder(w, r, store, log, http.StatusOK, sessions.popFlash(r.Context()), false)
+	})
+}
+
+// renderStaffOrder writes the page of the order named in the address, with
+// status and a message.
+func renderStaffOrder(w http.ResponseWriter, r *http.Request, store staffOrders, log *slog.Logger, status int, message string, problem bool) {
+	ctx := r.Context()
+	o, err := store.Get(ctx, chi.URLParam(r, "token"))
+	if err != nil {
+		errorPage(w, r, log, err)
+		return
+	}
+	events, err := store.Events(ctx, o.ID, 0)
+	if err != nil {
+		errorPage(w, r, log, err)
+		return
+	}
+	p := views.NewStaffOrder(pageAssets(), o, events, time.Now())
+	p.Stylesheet = staffStylesheet()
+	p.Message, p.Problem = message, problem
+	render(w, r, log, status, views.StaffOrderPage(p))
+}
+
+// fromOrderPage reports whether a move's form was posted from the order's
+// own page, which the answer then goes back to, rather than from the board.
+func fromOrderPage(r *http.Request) bool { return r.PostForm.Get("return") == "order" }
 
 // A move is what one of the board's buttons does to the order with the
 // given token, given the posted form.
@@ -227,6 +296,10 @@ func handleStaffMove(store staffOrders, sessions *staffSessions, log *slog.Logge
 				writeJSON(w, status, map[string]any{"error": message})
 				return
 			}
+			if fromOrderPage(r) {
+				renderStaffOrder(w, r, store, log, status, message, true)
+				return
+			}
 			renderBoard(w, r, store, log, status, message, true)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
@@ -258,7 +331,11 @@ func handleStaffMove(store staffOrders, sessions *staffSessions, log *slog.Logge
 			return
 		}
 		sessions.flash(ctx, message)
-		http.Redirect(w, r, "/staff", http.StatusSeeOther)
+		back := "/staff"
+		if fromOrderPage(r) {
+			back = views.StaffOrderURL(token)
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 	})
 }
 
