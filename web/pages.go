@@ -185,6 +185,15 @@ func trackingPage(ctx context.Context, store pageStore, token string) (views.Tra
 	return views.NewTrackPage(pageAssets(), o, events, store.Stages(), time.Now()), nil
 }
 
+// handleMyOrdersPage serves GET /my-orders: the orders placed in this
+// browser. The browser keeps the list, so the server sends the same page
+// to everyone.
+func handleMyOrdersPage(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		render(w, r, log, http.StatusOK, views.MyOrders(views.MyOrdersPage{Assets: pageAssets()}))
+	})
+}
+
 // handleNotFoundPage answers any address the router does not know.
 func handleNotFoundPage(log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
