@@ -124,3 +124,144 @@ func TestBrowserSaysWhenTheOrderIsRunningLate(t *testing.T) {
 	a.moveTo(t, o, orders.Cooking)
 	tb.waitFor(t, "the next step clears the notice", jsStatus+` === 'Cooking' && window.lateCleared`)
 }
+
+func TestBrowserACustomerCancelsAndTheBoardShowsIt(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	b := newBrowser(t)
+	staff := newTab(t, b, true)
+	a.signIn(t, staff)
+	staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+	for _, scripts := range []bool{false, true} {
+		name := "without JavaScript"
+		if scripts {
+			name = "with JavaScript"
+		}
+		t.Run(name, func(t *testing.T) {
+			o := a.create(t, "Ada")
+			staff.waitFor(t, "the board shows the order", jsCard(o, orders.Received)+` !== null`)
+			customer := newTab(t, b, scripts)
+			customer.do(t, chromedp.Navigate(a.server.URL+"/orders/"+o.Token))
+			if scripts {
+				customer.waitFor(t, "the page is live", jsConnection+` === 'live'`)
+			}
+			customer.do(t, chromedp.Click(chromedp.CSS(`#cancel-form button[type="submit"]`)))
+			customer.waitFor(t, "the page shows the cancel", jsStatus+` === 'Cancelled' && !document.getElementById('cancel-form')`)
+			if got := eval[string](t, customer, `document.getElementById('status-message').textContent`); got != "You cancelled this order." {
+				t.Errorf("message = %q, want You cancelled this order.", got)
+			}
+			if got := eval[string](t, customer, `[...document.querySelectorAll('#timeline .timeline-who')].pop().textContent`); got != "by you" {
+				t.Errorf("the timeline's last entry says %q, want by you", got)
+			}
+			staff.waitFor(t, "the board shows the order cancelled", jsCard(o, orders.Cancelled)+` !== null && `+jsCard(o, orders.Received)+` === null`)
+			if got := a.status(t, o); got != orders.Cancelled {
+				t.Errorf("the order is %s, want cancelled", got)
+			}
+		})
+	}
+}
+
+func TestBrowserTheCancelButtonGoesOnceTheKitchenStarts(t *testing.T) {
+	t.Parallel()
+	a := newBrowserApp(t)
+	b := newBrowser(t)
+
+	t.Run("live, with JavaScript", func(t *testing.T) {
+		o := a.create(t, "Ada")
+		tb := newTab(t, b, true)
+		tb.openTracking(t, a, o)
+		if !eval[bool](t, tb, `!!document.getElementById('cancel-form')`) {
+			t.Fatal("a received order's page has no cancel button")
+		}
+		a.moveTo(t, o, orders.Cooking)
+		tb.waitFor(t, "the button goes with the move", jsStatus+` === 'Cooking' && !document.getElementById('cancel-form')`)
+	})
+	t.Run("too late, without JavaScript", func(t *testing.T) {
+		o := a.create(t, "Bo")
+		tb := newTab(t, b, false)
+		tb.expect("409 (Conflict)")
+		tb.do(t, chromedp.Navigate(a.server.URL+"/orders/"+o.Token))
+		a.moveTo(t, o, orders.Cooking)
+		tb.do(t, chromedp.Click(chromedp.CSS(`#cancel-form button[type="submit"]`)))
+		tb.waitFor(t, "the page says it is too late", `(document.getElementById('problem')?.textContent || '').includes('can no longer be cancelled')`)
+		if got := eval[string](t, tb, jsStatus); got != "Cooking" {
+			t.Errorf("the page shows %q, want the order as it stands, Cooking", got)
+		}
+		if got := a.status(t, o); got != orders.Cooking {
+			t.Errorf("the order is %s, want still cooking", got)
+		}
+	})
+}
+
+func TestBrowserOrderAgainFillsTheForm(t *testing.T) {
+	t.Parallel()
+	a := newBrowserApp(t)
+	b := newBrowser(t)
+	o := a.create(t, "Mia Rossi")
+	a.deliver(t, o, orders.Received)
+	for _, scripts := range []bool{false, true} {
+		t.Run("scripts "+strconv.FormatBool(scripts), func(t *testing.T) {
+			tb := newTab(t, b, scripts)
+			tb.do(t, chromedp.Navigate(a.server.URL+"/orders/"+o.Token))
+			tb.do(t, chromedp.Click(chromedp.ID("order-again")))
+			tb.waitFor(t, "the form is filled in", `location.pathname === '/' && document.getElementById('name')?.value === 'Mia Rossi'`)
+			got := eval[[]string](t, tb, `['margherita', 'lemonade', 'tiramisu'].map((id) => document.getElementById('qty-' + id).value)`)
+			if strings.Join(got, ",") != "2,1,0" {
+				t.Errorf("quantities = %q, want the same items as before: 2,1,0", got)
+			}
+			if scripts {
+				tb.waitFor(t, "the total shows", `document.querySelector('#order-total output').textContent === '€22.50'`)
+				audit(t, tb, "the order form filled in to order again")
+			}
+			tb.do(t, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+			tb.waitFor(t, "a new order's page opens", `/^\/orders\/[A-Z2-7]{26}$/.test(location.pathname) && location.pathname !== '/orders/`+o.Token+`'`)
+		})
+	}
+}
+
+func TestBrowserMyOrdersFollowsSeveralOrdersLive(t *testing.T) {
+	t.Parallel()
+	a := newBrowserApp(t)
+	b := newBrowser(t)
+	tb := newTab(t, b, true)
+	placed := []orders.Order{a.create(t, "Ada"), a.create(t, "Bo"), a.create(t, "Cy")}
+	for _, o := range placed {
+		tb.openTracking(t, a, o)
+	}
+	tb.do(t, chromedp.Navigate(a.server.URL+"/my-orders"))
+	const rows = `[...document.querySelectorAll('#my-orders li')]`
+	tb.waitFor(t, "every order is listed as it stands", rows+`.length === 3 && `+rows+`.every((li) => li.dataset.status === 'received')`)
+	if got := eval[[]string](t, tb, rows+`.map((li) => li.querySelector('a').getAttribute('href'))`); strings.Join(got, ",") !=
+		"/orders/"+placed[0].Token+",/orders/"+placed[1].Token+",/orders/"+placed[2].Token {
+		t.Errorf("links = %q, want the tracking pages in the order they were placed", got)
+	}
+	audit(t, tb, "the my-orders page")
+
+	// A tracking tab of one of them shares the stream with the list.
+	track := newTab(t, b, true)
+	track.openTracking(t, a, placed[1])
+	a.startWorker()
+	tb.waitFor(t, "every order arrives delivered", rows+`.every((li) => li.dataset.status === 'delivered' && li.querySelector('.my-order-status').textContent === 'Delivered')`)
+	track.waitFor(t, "the tracking tab is delivered too", jsStatus+` === 'Delivered'`)
+	if got := eval[string](t, tb, `document.getElementById('my-orders-news').textContent`); !strings.Contains(got, "Delivered") {
+		t.Errorf("the list's live region says %q, want the latest change", got)
+	}
+	if n := len(a.seen(`^/orders/[^/]+/events$`)); n != 0 {
+		t.Errorf("%d streams of one order alone were opened, want every order on the shared stream", n)
+	}
+
+	tb.do(t, chromedp.Click(chromedp.CSS(`#my-orders li[data-token="`+placed[0].Token+`"] button`)))
+	tb.waitFor(t, "the order is forgotten", rows+`.length === 2`)
+	tb.do(t, chromedp.Reload())
+	tb.waitFor(t, "it stays forgotten", rows+`.length === 2 && !`+rows+`.some((li) => li.dataset.token === '`+placed[0].Token+`')`)
+}
+
+func TestBrowserMyOrdersWithoutJavaScriptSaysItNeedsIt(t *testing.T) {
+	t.Parallel()
+	a := newBrowserApp(t)
+	tb := newTab(t, newBrowser(t), false)
+	tb.do(t, chromedp.Navigate(a.server.URL+"/my-orders"))
+	if got := eval[string](t, tb, `document.querySelector('.my-orders-noscript')?.textContent || ''`); !strings.Contains(got, "needs JavaScript") {
+		t.Errorf("without JavaScript the page says %q, want that it needs JavaScript", got)
+	}
+}
