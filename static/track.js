@@ -147,6 +147,10 @@
 			ui.cancelForm = null;
 		}
 
+		// Running late was about the stage the order has left: the notice
+		// goes, and comes back only if the new stage is late too.
+		ui.late.textContent = '';
+		delete ui.card.dataset.late;
 		const at = new Date(u.at);
 		// Without a gap in the events every update is one of the moves in
 		// after; were one missing, the stepper would stay as it was.

@@ -112,13 +112,14 @@ func TestBrowserSaysWhenTheOrderIsRunningLate(t *testing.T) {
 	tb.waitFor(t, "the estimate moves on", `Date.parse(document.getElementById('when-time').dateTime) > `+strconv.FormatFloat(first, 'f', 0, 64))
 	audit(t, tb, "a tracking page running late, with its controls")
 
-	// Cooking is soon late too: the page records that the notice went.
+	// Cooking is late too within 300 ms, perhaps before the event even
+	// arrives on a busy machine: the page records that the notice went, if
+	// only for a moment.
 	eval[bool](t, tb, `(() => {
-		const late = document.getElementById('late');
 		window.lateCleared = false;
-		new MutationObserver(() => {
-			if (late.textContent === '') window.lateCleared = true;
-		}).observe(late, {childList: true, characterData: true, subtree: true});
+		new MutationObserver((records) => {
+			if (records.some((r) => r.type === 'childList' && r.removedNodes.length > 0 && r.addedNodes.length === 0)) window.lateCleared = true;
+		}).observe(document.getElementById('late'), {childList: true});
 		return true;
 	})()`)
 	a.moveTo(t, o, orders.Cooking)
