@@ -124,6 +124,16 @@
 			this.open(why || 'resume');
 		}
 
+		// pause closes the stream while its page sits in the back/forward
+		// cache: a frozen page shows nobody anything, the server need keep
+		// no connection for it, and bytes arriving for a cached page can
+		// make the browser evict it. resume opens it again, from the
+		// cursor, when the page is shown.
+		pause() {
+			if (this.stopped) return;
+			this.shut();
+		}
+
 		// drop closes the stream as a network failure would and opens it
 		// again after ms: the hood's button, to watch a stream resume.
 		drop(ms) {
@@ -359,8 +369,14 @@
 
 	// resumeOn calls resume(why) whenever a page should look at its stream
 	// at once: the network is back, the tab is visible again, the page
-	// comes back from the back/forward cache, or it is unfrozen.
-	ReconnectingStream.resumeOn = function (win, resume) {
+	// comes back from the back/forward cache, or it is unfrozen; and, if
+	// given, pause() when the page goes into the back/forward cache.
+	ReconnectingStream.resumeOn = function (win, resume, pause) {
+		if (pause) {
+			win.addEventListener('pagehide', (e) => {
+				if (e.persisted) pause();
+			});
+		}
 		win.addEventListener('online', () => resume('online'));
 		win.document.addEventListener('visibilitychange', () => {
 			if (win.document.visibilityState === 'visible') resume('visible');

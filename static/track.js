@@ -473,7 +473,7 @@
 			},
 			onheartbeat: (ms) => events.heartbeat(ms, Date.now()),
 		}, backoff));
-		ReconnectingStream.resumeOn(window, (why) => stream.resume(why));
+		ReconnectingStream.resumeOn(window, (why) => stream.resume(why), () => stream.pause());
 		return {
 			start: () => stream.start(),
 			drop: () => stream.drop(DROP_MS),

@@ -111,7 +111,10 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 		sessions := newStaffSessions(cfg.Staff, keys, hub.Unavailable, log)
 		devices := deviceCookies{keys: keys, alwaysSecure: cfg.Staff.SecureCookie}
 		check := cmp.Or(cfg.Staff.SessionCheck, defaultSessionCheck)
-		h.watch = func(ctx context.Context) { sessions.watch(ctx, hub, check) }
+		h.watch = func(ctx context.Context) {
+			go keys() // ready before the first sign-in, without holding up the start
+			sessions.watch(ctx, hub, check)
+		}
 		r.Use(sessions.loadAndSave)
 		r.Method(http.MethodGet, "/login", handleStaffLoginForm(sessions, log))
 		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, devices, newLoginLimits(), log))

@@ -68,13 +68,16 @@ SET status = CASE status WHEN 'received' THEN 'cooking' WHEN 'cooking' THEN 'out
 WHERE id = ANY($1) AND status IN ('received', 'cooking', 'out_for_delivery')`
 
 // A mover hands out the moves of a set of orders: every order one stage on,
-// then every order the next stage on, three rounds in all, so that each
-// order ends delivered.
+// then every order the next stage on, up to three rounds in all, so that
+// each order ends delivered.
 type mover struct {
 	mu    sync.Mutex
 	ids   []int64
 	round int
 	next  int
+	// rounds is how many rounds it hands out: 0 means all three; -1
+	// means without end, for a statement that goes round the statuses.
+	rounds int
 }
 
 // take returns up to n orders to move on next, none once all are delivered.
@@ -84,7 +87,11 @@ func (m *mover) take(n int) []int64 {
 	if m.next == len(m.ids) {
 		m.round, m.next = m.round+1, 0
 	}
-	if m.round >= 3 {
+	rounds := m.rounds
+	if rounds == 0 {
+		rounds = 3
+	}
+	if rounds > 0 && m.round >= rounds {
 		return nil
 	}
 	end := min(m.next+n, len(m.ids))
@@ -101,48 +108,84 @@ type driveResult struct {
 	txTime  Hist // how long each transaction took
 }
 
-// drive moves orders, batch per transaction, over conns connections, at
-// rate changes per second (0: as fast as they go), for up to d or until
-// the mover runs out.
-func drive(ctx context.Context, pool *pgxpool.Pool, m *mover, batch, conns, rate int, d time.Duration) (driveResult, error) {
+// A drive moves orders with stmt (an UPDATE of the orders in $1), batch
+// per transaction, over conns connections, at rate changes per second (0:
+// as fast as they go), for up to d, until stop is closed (nil: never), or
+// until the mover runs out.
+type drive struct {
+	stmt  string
+	batch int
+	conns int
+	rate  int
+	d     time.Duration
+	stop  <-chan struct{}
+}
+
+// run drives. Each connection is its own for the whole drive, and asks at
+// the end that its statistics be reported at once (see pgstats.go).
+func (dr drive) run(ctx context.Context, pool *pgxpool.Pool, m *mover) (driveResult, error) {
 	var res driveResult
 	var moves, txs atomic.Int64
 	var slot atomic.Int64
 	var interval time.Duration
-	if rate > 0 {
-		interval = time.Duration(float64(batch) / float64(rate) * float64(time.Second))
+	if dr.rate > 0 {
+		interval = time.Duration(float64(dr.batch) / float64(dr.rate) * float64(time.Second))
 	}
 	start := time.Now()
-	end := start.Add(d)
+	end := start.Add(dr.d)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for range conns {
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	stopped := func() bool {
+		select {
+		case <-dr.stop:
+			return true
+		default:
+			return ctx.Err() != nil
+		}
+	}
+	for range dr.conns {
 		wg.Go(func() {
+			conn, err := pool.Acquire(ctx)
+			if err != nil {
+				fail(fmt.Errorf("drive: %w", err))
+				return
+			}
+			defer conn.Release()
 			var h Hist
 			defer func() { mu.Lock(); res.txTime.Merge(&h); mu.Unlock() }()
-			for ctx.Err() == nil {
+			defer conn.Exec(ctx, "SELECT pg_stat_force_next_flush()")
+			for !stopped() {
 				if interval > 0 {
 					at := start.Add(time.Duration(slot.Add(1)-1) * interval)
 					if at.After(end) {
 						return
 					}
-					time.Sleep(time.Until(at))
+					select {
+					case <-time.After(time.Until(at)):
+					case <-dr.stop:
+						return
+					case <-ctx.Done():
+						return
+					}
 				} else if time.Now().After(end) {
 					return
 				}
-				ids := m.take(batch)
+				ids := m.take(dr.batch)
 				if len(ids) == 0 {
 					return
 				}
 				began := time.Now()
-				tag, err := pool.Exec(ctx, moveOrders, ids)
+				tag, err := conn.Exec(ctx, dr.stmt, ids)
 				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("move orders: %w", err)
-					}
-					mu.Unlock()
+					fail(fmt.Errorf("move orders: %w", err))
 					return
 				}
 				h.Add(time.Since(began))

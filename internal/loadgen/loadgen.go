@@ -57,6 +57,7 @@ type Config struct {
 	Scenario     string
 	ServerBin    string
 	Floor        bool
+	FastDB       bool
 	ServerURL    string
 	ServerPID    int
 	Database     string
@@ -76,24 +77,39 @@ type Config struct {
 	Duration     time.Duration
 	Settle       time.Duration
 	PagePath     string
+	Rounds       int
+	Restarts     []string
 }
 
-const usage = `usage: loadgen [flags] fanout|throughput|latency|page
+const usage = `usage: loadgen [flags] fanout|throughput|latency|page|restart
 
 Scenarios:
   fanout      open -staff-streams streams of all orders (default 19500), measure the
               server's memory per idle stream, then make -changes single changes,
               -interval apart, and measure how long each takes to reach every stream
   throughput  with a few streams open, move orders as fast as PostgreSQL takes it,
-              first one change per transaction (the naive baseline), then -batch
-              per transaction, -duration each
+              -duration each, -rounds times in turn: a plain UPDATE of one row per
+              transaction on a copy of the orders without triggers, the same with a
+              NOTIFY, the same with the position lock, then the orders themselves
+              one change per transaction (the naive baseline), then -batch per
+              transaction
   latency     -rate single changes per second for -duration, to -staff-streams
               streams of all orders and -order-streams streams of one order each
   page        -rate GETs per second of -page-path for -duration
+  restart     open -staff-streams streams of all orders and -order-streams of one
+              order each (default 9750 and 9750) while -rate changes a second (4) move
+              the watched orders, and time how long until every stream is live;
+              then, for each of -restarts, stop the server (term: SIGTERM, which
+              drains; kill: SIGKILL), start it again on the same port, and time
+              how long from its being ready until every stream is live again,
+              counting what PostgreSQL ran and the server's memory after
 
 Without -server it starts a throwaway PostgreSQL and "BIN web" on a free loopback
-port, and stops both at the end. BIN is -server-bin, else ordertracker next to this
-program, else ordertracker on PATH; build it with
+port, and stops both at the end. The PostgreSQL is durable, as PostgreSQL is by
+default (fsync, synchronous commit and full-page writes on, its data on disk);
+-fast-db turns those off, for figures that leave out the cost of a commit's sync.
+BIN is -server-bin, else ordertracker next to this program, else ordertracker on
+PATH; build it with
 
   go build -o /tmp/ordertracker . && go build -o /tmp/loadgen ./cmd/loadgen
   /tmp/loadgen -server-bin /tmp/ordertracker fanout
@@ -142,6 +158,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each measured phase lasts")
 	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "fanout: how long the streams sit idle before memory is read")
 	fs.StringVar(&cfg.PagePath, "page-path", "/orders/{token}", "page: the path to GET, {token} replaced by an order's token")
+	fs.BoolVar(&cfg.FastDB, "fast-db", false, "run the throwaway PostgreSQL with fsync, synchronous commit and full-page writes off (not durable; labelled so in the output)")
+	fs.IntVar(&cfg.Rounds, "rounds", 2, "throughput: how many times to run every phase, in turn")
+	restarts := fs.String("restarts", "term,kill", "restart: how to stop the server each time, in order, comma-separated: term (SIGTERM) or kill (SIGKILL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -156,11 +175,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if *env != "" {
 		cfg.ServerEnv = strings.Split(*env, ",")
 	}
+	for r := range strings.SplitSeq(*restarts, ",") {
+		if r != "term" && r != "kill" {
+			return fmt.Errorf("loadgen: -restarts %q: want term or kill, comma-separated", *restarts)
+		}
+		cfg.Restarts = append(cfg.Restarts, r)
+	}
 	defaults := map[string][3]int{ // staff streams, order streams, rate
 		"fanout":     {19500, 0, 0},
 		"throughput": {10, 100, 0},
 		"latency":    {100, 1000, 500},
 		"page":       {0, 0, 1000},
+		"restart":    {9750, 9750, 4},
 	}
 	d, ok := defaults[cfg.Scenario]
 	if !ok {
@@ -178,6 +204,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if cfg.Floor && (cfg.ServerURL != "" || cfg.ServerBin != "" || cfg.OrderStreams > 0 || cfg.Scenario == "page") {
 		return errors.New("loadgen: -floor starts its own server, of streams of all orders only: use it without -server or -server-bin, with fanout, or latency with -order-streams 0")
+	}
+	if cfg.Scenario == "restart" && (cfg.ServerURL != "" || cfg.Floor) {
+		return errors.New("loadgen: restart stops and starts the server itself: use it without -server and -floor")
 	}
 	if cfg.ServerURL == "" && !cfg.Floor {
 		bin, err := findServer(cfg.ServerBin)
@@ -220,6 +249,9 @@ type gen struct {
 	log  io.Writer
 	srv  *server
 	pool *pgxpool.Pool
+	// cookie is the staff session the streams of all orders use; ""
+	// until streams signs in.
+	cookie string
 }
 
 func (g *gen) printf(format string, args ...any) { fmt.Fprintf(g.out, format+"\n", args...) }
@@ -239,7 +271,7 @@ func (g *gen) run(ctx context.Context) error {
 			}
 			cmd = []string{self, roleFloor}
 		}
-		srv, err := startServer(ctx, cmd, g.cfg.ServerEnv, g.log)
+		srv, err := startServer(ctx, cmd, g.cfg.ServerEnv, g.cfg.FastDB, g.log)
 		if err != nil {
 			return err
 		}
@@ -252,13 +284,26 @@ func (g *gen) run(ctx context.Context) error {
 		g.srv = &server{base: strings.TrimSuffix(g.cfg.ServerURL, "/"), pid: g.cfg.ServerPID, database: g.cfg.Database, password: g.cfg.Password}
 		g.srv.addr = strings.TrimPrefix(strings.TrimPrefix(g.srv.base, "http://"), "https://")
 	}
-	pool, err := pgxpool.New(ctx, g.srv.database)
+	dbURL := g.srv.database
+	if g.srv.driver != "" {
+		dbURL = g.srv.driver
+	}
+	poolCfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return err
+	}
+	// No pings: every statement of the load generator is then one
+	// transaction, which the database's statistics can be corrected by.
+	poolCfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	poolCfg.MaxConns = max(poolCfg.MaxConns, int32(g.cfg.Conns)+2)
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	g.pool = pool
 	g.printf("machine: %d CPUs (GOMAXPROCS %d), %s; server pid %d at %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), g.srv.pid, g.srv.base)
+	g.printf("database: %s", databaseLabel(ctx, pool))
 	switch g.cfg.Scenario {
 	case "fanout":
 		return g.fanout(ctx)
@@ -266,6 +311,8 @@ func (g *gen) run(ctx context.Context) error {
 		return g.throughput(ctx)
 	case "latency":
 		return g.latency(ctx)
+	case "restart":
+		return g.restart(ctx)
 	default:
 		return g.page(ctx)
 	}
@@ -306,9 +353,9 @@ func cpuLine(a, b sample, events int64, what string) string {
 // streams opens the streams over client processes and returns them once
 // all have answered.
 func (g *gen) streams(ctx context.Context, specs []streamSpec) (*clients, error) {
-	cookie := ""
+	cookie := g.cookie
 	for _, s := range specs {
-		if s.Staff {
+		if s.Staff && cookie == "" {
 			var err error
 			if cookie, err = g.srv.login(); err != nil {
 				return nil, err
@@ -446,7 +493,18 @@ func total(reps []childReport) childReport {
 		t.Reconnects += r.Reconnects
 		t.Finished += r.Finished
 		t.Heartbeats += r.Heartbeats
+		t.Resets += r.Resets
+		t.ResetStreams += r.ResetStreams
+		t.Skipped += r.Skipped
 		t.Latency.Merge(&r.Latency)
+		t.LiveStreams += r.LiveStreams
+		t.NotLive += r.NotLive
+		t.LiveLast = max(t.LiveLast, r.LiveLast)
+		t.LiveAfter.Merge(&r.LiveAfter)
+		t.FirstFrame.Merge(&r.FirstFrame)
+		t.FirstEvent.Merge(&r.FirstEvent)
+		t.Refused += r.Refused
+		t.Unanswered += r.Unanswered
 		if r.Reached == 0 || t.Reached == -1 {
 			t.Reached = -1
 		} else {
@@ -563,86 +621,6 @@ func (g *gen) fanout(ctx context.Context) error {
 	return nil
 }
 
-func (g *gen) throughput(ctx context.Context) error {
-	orders := g.cfg.Orders
-	if orders == 0 {
-		orders = 150_000
-	}
-	ids, tokens, err := createOrders(ctx, g.pool, orders)
-	if err != nil {
-		return err
-	}
-	start, err := head(ctx, g.pool)
-	if err != nil {
-		return err
-	}
-	watched := tokens[:min(g.cfg.OrderStreams, len(tokens))]
-	cs, err := g.streams(ctx, append(staffSpecs(g.cfg.StaffStreams, start), orderSpecs(watched)...))
-	if err != nil {
-		return err
-	}
-	defer cs.kill()
-	m := &mover{ids: ids}
-	type phase struct {
-		name  string
-		batch int
-	}
-	results := map[string]float64{}
-	for _, p := range []phase{{"one change per transaction (naive baseline)", 1}, {fmt.Sprintf("%d changes per transaction", g.cfg.Batch), g.cfg.Batch}} {
-		from, err := head(ctx, g.pool)
-		if err != nil {
-			return err
-		}
-		a := g.sample()
-		res, err := drive(ctx, g.pool, m, p.batch, g.cfg.Conns, 0, g.cfg.Duration)
-		if err != nil {
-			return err
-		}
-		cmd, err := g.expect(ctx, start, 0, 60*time.Second)
-		if err != nil {
-			return err
-		}
-		reps, err := cs.each(&cmd)
-		if err != nil {
-			return err
-		}
-		b := g.sample()
-		t := total(reps)
-		committed := float64(res.moves) / res.elapsed.Seconds()
-		endToEnd := 0.0
-		if t.Reached > 0 {
-			endToEnd = float64(cmd.StaffLast-from) / time.Unix(0, t.Reached).Sub(a.at).Seconds()
-		}
-		results[p.name] = endToEnd
-		g.printf("%s, %d connections: %d changes in %d transactions in %s: %.0f committed/s; delivered to every stream at %.0f/s end to end",
-			p.name, g.cfg.Conns, res.moves, res.txs, res.elapsed.Round(time.Millisecond), committed, endToEnd)
-		g.printf("  transaction time %s", res.txTime.String())
-		g.printf("  delivery latency %s", t.Latency.String())
-		g.printf("  %s", cpuLine(a, b, res.moves, "change"))
-	}
-	// Finish every watched order, so that its stream can check it got all
-	// four events and ended.
-	for _, ids := range [][]int64{ids[:len(watched)]} {
-		for range 3 {
-			if _, err := g.pool.Exec(ctx, moveOrders, ids); err != nil {
-				return err
-			}
-		}
-	}
-	cmd, err := g.expect(ctx, start, 4, 60*time.Second)
-	if err != nil {
-		return err
-	}
-	reps, err := cs.finish(cmd)
-	if err != nil {
-		return err
-	}
-	b := g.sample()
-	g.printf("  dropped slow streams: %.0f", b.metrics["ordertracker_streams_dropped_slow_total"])
-	g.printf("  %s", g.checkLine(total(reps)))
-	return nil
-}
-
 func (g *gen) latency(ctx context.Context) error {
 	changes := g.cfg.Rate * int(g.cfg.Duration/time.Second)
 	orders := max((changes+2)/3, g.cfg.OrderStreams)
@@ -666,7 +644,7 @@ func (g *gen) latency(ctx context.Context) error {
 	defer cs.kill()
 	time.Sleep(time.Second)
 	a := g.sample()
-	res, err := drive(ctx, g.pool, &mover{ids: ids}, 1, 2, g.cfg.Rate, g.cfg.Duration)
+	res, err := drive{stmt: moveOrders, batch: 1, conns: 2, rate: g.cfg.Rate, d: g.cfg.Duration}.run(ctx, g.pool, &mover{ids: ids})
 	if err != nil {
 		return err
 	}
@@ -755,6 +733,20 @@ func (g *gen) page(ctx context.Context) error {
 	}
 	g.printf("  %s", cpuLine(a, b, int64(n), "request"))
 	return nil
+}
+
+// databaseLabel says how durable the database is, from its own settings.
+func databaseLabel(ctx context.Context, pool *pgxpool.Pool) string {
+	var fsync, syncCommit, fpw, version string
+	err := pool.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes'), current_setting('server_version')`).Scan(&fsync, &syncCommit, &fpw, &version)
+	if err != nil {
+		return "settings unknown: " + err.Error()
+	}
+	what := "DURABLE"
+	if fsync != "on" || syncCommit != "on" {
+		what = "FAST, NOT DURABLE (-fast-db)"
+	}
+	return fmt.Sprintf("%s: PostgreSQL %s, fsync=%s synchronous_commit=%s full_page_writes=%s", what, version, fsync, syncCommit, fpw)
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

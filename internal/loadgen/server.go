@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ordertracker/ordertracker/internal/pglocal"
 )
 
@@ -26,16 +28,37 @@ type server struct {
 	base     string // http://host:port
 	addr     string // host:port
 	pid      int
-	database string
+	database string // the server's DATABASE_URL
 	password string
-	cmd      *exec.Cmd
-	stop     func()
+
+	// The rest is for a server started here.
+	cluster *pglocal.Cluster
+	driver  string   // the load generator's own DATABASE_URL, as role loadgenRole
+	argv    []string // the server's command line
+	env     []string
+	log     io.Writer
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has exited
+	probes  int           // /readyz requests of the latest waitReady
+	started time.Time     // when cmd was started
 }
 
-// startServer starts a throwaway PostgreSQL and the server (cmd, usually
-// "BIN web") on a free loopback port.
-func startServer(ctx context.Context, cmd []string, extraEnv []string, log io.Writer) (*server, error) {
-	cluster, err := pglocal.Start(ctx, pglocal.Options{Ephemeral: true, Log: log})
+// loadgenRole is the database role the load generator works as on a
+// throwaway PostgreSQL, so that PostgreSQL's statistics tell its
+// statements from the server's.
+const loadgenRole = "loadgen"
+
+// clusterSettings are the throwaway PostgreSQL's extra settings: statistics
+// of every statement, and of the time spent in WAL writes and syncs.
+var clusterSettings = []string{
+	"shared_preload_libraries=pg_stat_statements",
+	"track_wal_io_timing=on",
+}
+
+// startServer starts a throwaway PostgreSQL, durable unless fastDB, and the
+// server (argv, usually "BIN web") on a free loopback port.
+func startServer(ctx context.Context, argv []string, extraEnv []string, fastDB bool, log io.Writer) (*server, error) {
+	cluster, err := pglocal.Start(ctx, pglocal.Options{Ephemeral: true, Durable: !fastDB, Settings: clusterSettings, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("start a throwaway PostgreSQL: %w", err)
 	}
@@ -48,45 +71,99 @@ func startServer(ctx context.Context, cmd []string, extraEnv []string, log io.Wr
 		addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		database: cluster.URL("postgres"),
 		password: rand.Text(),
+		cluster:  cluster,
+		argv:     argv,
+		log:      log,
 	}
 	s.base = "http://" + s.addr
-	s.cmd = exec.Command(cmd[0], cmd[1:]...)
-	s.cmd.Env = append(os.Environ(),
+	s.env = append(os.Environ(),
 		"DATABASE_URL="+s.database,
 		"ADDR="+s.addr,
 		"STAFF_PASSWORD="+s.password,
 		"LOG_LEVEL=warn",
 	)
-	s.cmd.Env = append(s.cmd.Env, extraEnv...)
-	s.cmd.Stderr = log
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
+	s.env = append(s.env, extraEnv...)
+	if s.driver, err = addRole(ctx, s.database); err != nil {
 		cluster.Stop()
 		return nil, err
 	}
-	if err := s.cmd.Start(); err != nil {
-		cluster.Stop()
-		return nil, fmt.Errorf("start %s: %w", strings.Join(cmd, " "), err)
-	}
-	s.pid = s.cmd.Process.Pid
-	go io.Copy(io.Discard, out)
-	s.stop = func() {
-		s.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
-		cluster.Stop()
-	}
-	if err := s.waitReady(ctx, 60*time.Second); err != nil {
+	if err := s.launch(ctx); err != nil {
 		s.stop()
 		return nil, err
 	}
 	return s, nil
+}
+
+// addRole makes the load generator's role and the statement statistics on
+// the database at url, and returns the URL to connect as that role.
+func addRole(ctx context.Context, databaseURL string) (string, error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to the throwaway PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	password := rand.Text()
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+loadgenRole+" LOGIN SUPERUSER PASSWORD '"+password+"'"); err != nil {
+		return "", fmt.Errorf("create the load generator's role: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return "", fmt.Errorf("create pg_stat_statements: %w", err)
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "", err
+	}
+	u.User = url.UserPassword(loadgenRole, password)
+	return u.String(), nil
+}
+
+// launch starts the server's process and waits until it is ready.
+func (s *server) launch(ctx context.Context) error {
+	s.cmd = exec.Command(s.argv[0], s.argv[1:]...)
+	s.cmd.Env = s.env
+	s.cmd.Stderr = s.log
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", strings.Join(s.argv, " "), err)
+	}
+	s.pid = s.cmd.Process.Pid
+	go io.Copy(io.Discard, out)
+	exited := make(chan struct{})
+	s.exited = exited
+	go func(cmd *exec.Cmd) { cmd.Wait(); close(exited) }(s.cmd)
+	s.started = time.Now()
+	// Long: a server started again under a storm of reconnections may
+	// take minutes to answer its readiness probe.
+	return s.waitReady(ctx, 5*time.Minute)
+}
+
+// halt sends the server's process sig and waits until it has exited, for
+// up to a minute before it kills it.
+func (s *server) halt(sig os.Signal) error {
+	if s.cmd == nil {
+		return nil
+	}
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(time.Minute):
+		s.cmd.Process.Kill()
+		<-s.exited
+		return fmt.Errorf("the server ignored %v for a minute and was killed", sig)
+	}
+}
+
+// stop stops a server started here, and its database.
+func (s *server) stop() {
+	if s.cluster == nil {
+		return
+	}
+	s.halt(os.Interrupt)
+	s.cluster.Stop()
 }
 
 func freePort() (int, error) {
@@ -98,27 +175,37 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// waitReady asks /readyz every 20 ms until it answers 200, and counts
+// the requests it made in s.probes (each costs the server a few queries).
 func (s *server) waitReady(ctx context.Context, within time.Duration) error {
+	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(within)
+	s.probes = 0
 	for {
-		resp, err := http.Get(s.base + "/readyz")
+		s.probes++
+		resp, err := client.Get(s.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("the server at %s exited before it was ready", s.base)
+		default:
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("the server at %s never became ready: %v", s.base, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// login signs in as staff and returns the session cookie, "name=value".
 // sessionCookie is the name of the staff session's cookie.
 const sessionCookie = "staff_session"
 
+// login signs in as staff and returns the session cookie, "name=value".
 func (s *server) login() (string, error) {
 	if s.password == "" {
 		return "", nil

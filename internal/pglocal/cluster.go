@@ -50,6 +50,21 @@ type Options struct {
 	// corrupt everything.
 	Ephemeral bool
 
+	// Durable keeps an Ephemeral cluster's writes as safe as PostgreSQL's
+	// defaults make them: fsync, synchronous commit and full-page writes
+	// stay on, WAL keeps its default level and size, initdb syncs, and the
+	// temporary directory is made on disk ($TMPDIR, else /tmp), never in
+	// RAM, where an fsync would cost nothing. The rest of Ephemeral stays
+	// (no autovacuum, more connections, the directory removed by Stop). It
+	// is for measuring what a commit costs on a real server; a cluster that
+	// is not Ephemeral is always durable.
+	Durable bool
+
+	// Settings are more server settings, "name=value" each, given to the
+	// server at every start after the ones Start chooses, so they win: for
+	// example shared_preload_libraries=pg_stat_statements. Nil adds none.
+	Settings []string
+
 	// Log receives one or two short lines saying what Start did. Nil
 	// discards them. The server's own log goes to DataDir+".log".
 	Log io.Writer
@@ -73,6 +88,8 @@ type Cluster struct {
 	logPath   string
 	tempDir   string // removed by Stop; empty for a caller's DataDir
 	ephemeral bool
+	durable   bool     // an ephemeral cluster that keeps PostgreSQL's durable settings
+	settings  []string // Options.Settings
 	password  string
 	port      int
 
@@ -109,7 +126,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{ephemeral: opts.Ephemeral}
+	c := &Cluster{ephemeral: opts.Ephemeral, durable: opts.Durable || !opts.Ephemeral, settings: opts.Settings}
 	defer func() {
 		if err != nil {
 			c.release()
@@ -122,7 +139,14 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, errors.New("start postgres: Options.DataDir is empty, and only an Ephemeral cluster may live in a temporary directory")
 		}
 		removeStaleTempDirs(o)
-		if c.tempDir, err = os.MkdirTemp(tempRoot(), tempDirPrefix+"*"); err != nil {
+		root := tempRoot()
+		if c.durable {
+			root = os.TempDir()
+			if onRAM(root) {
+				say(opts.Log, "pglocal: %s is in RAM, where fsync costs nothing: set TMPDIR to a directory on disk for a durable cluster", root)
+			}
+		}
+		if c.tempDir, err = os.MkdirTemp(root, tempDirPrefix+"*"); err != nil {
 			return nil, fmt.Errorf("make temporary directory: %w", err)
 		}
 		if err := o.chown(c.tempDir); err != nil {
@@ -224,7 +248,7 @@ func (c *Cluster) prepare(ctx context.Context, binDir string, o *owner, opts Opt
 			return false, err
 		}
 	}
-	if err := initCluster(ctx, binDir, o, c.dataDir, c.password, opts.Ephemeral); err != nil {
+	if err := initCluster(ctx, binDir, o, c.dataDir, c.password, !c.durable); err != nil {
 		return false, err
 	}
 	if entry != "" {
@@ -271,18 +295,25 @@ func (c *Cluster) launchOnce(ctx context.Context, binDir string, o *owner) error
 	deathSig := syscall.SIGINT // fast shutdown: the cluster is left clean
 	if c.ephemeral {
 		args = append(args,
-			"-c", "fsync=off",
-			"-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off",
-			"-c", "wal_level=minimal",
-			"-c", "max_wal_senders=0",
 			"-c", "max_connections=300",
 			"-c", "autovacuum=off",
-			"-c", "max_wal_size=128MB", // WAL is RAM when the cluster lives in /dev/shm
-			"-c", "min_wal_size=32MB",
 			"-c", "jit=off",
 		)
+		if !c.durable {
+			args = append(args,
+				"-c", "fsync=off",
+				"-c", "synchronous_commit=off",
+				"-c", "full_page_writes=off",
+				"-c", "wal_level=minimal",
+				"-c", "max_wal_senders=0",
+				"-c", "max_wal_size=128MB", // WAL is RAM when the cluster lives in /dev/shm
+				"-c", "min_wal_size=32MB",
+			)
+		}
 		deathSig = syscall.SIGQUIT // immediate shutdown: nothing is worth saving
+	}
+	for _, s := range c.settings {
+		args = append(args, "-c", s)
 	}
 	cmd := exec.Command(filepath.Join(binDir, "postgres"), args...)
 	cmd.Dir = "/"

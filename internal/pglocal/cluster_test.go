@@ -159,6 +159,43 @@ func TestStartStopEphemeral(t *testing.T) {
 	}
 }
 
+func TestEphemeralDurableKeepsPostgresDefaults(t *testing.T) {
+	c := start(t, Options{Ephemeral: true, Durable: true, CacheDir: testCacheDir,
+		Settings: []string{"shared_preload_libraries=pg_stat_statements", "work_mem=5MB"}})
+	for _, s := range []struct{ name, want string }{
+		{"fsync", "on"},
+		{"synchronous_commit", "on"},
+		{"full_page_writes", "on"},
+		{"wal_level", "replica"},
+		{"autovacuum", "off"},
+		{"shared_preload_libraries", "pg_stat_statements"},
+		{"work_mem", "5MB"},
+	} {
+		if got := query[string](t, c, "SHOW "+s.name); got != s.want {
+			t.Errorf("%s = %q, want %q", s.name, got, s.want)
+		}
+	}
+	if onRAM(c.DataDir()) && !onRAM(os.TempDir()) {
+		t.Errorf("the durable cluster is in RAM (%s), where fsync costs nothing", c.DataDir())
+	}
+}
+
+func TestEphemeralIsFastUnlessDurable(t *testing.T) {
+	c := start(t, Options{Ephemeral: true, CacheDir: testCacheDir})
+	for _, name := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+		if got := query[string](t, c, "SHOW "+name); got != "off" {
+			t.Errorf("%s = %q, want off", name, got)
+		}
+	}
+}
+
+func TestBadSettingStopsStart(t *testing.T) {
+	_, err := Start(t.Context(), Options{Ephemeral: true, CacheDir: testCacheDir, Settings: []string{"no_such_setting=1"}})
+	if err == nil || !strings.Contains(err.Error(), "no_such_setting") {
+		t.Fatalf("got %v, want an error quoting the server's complaint about no_such_setting", err)
+	}
+}
+
 func TestWrongPasswordIsRejected(t *testing.T) {
 	c := start(t, Options{Ephemeral: true, CacheDir: testCacheDir})
 	wrong := strings.Replace(c.URL("postgres"), c.password, "not"+c.password, 1)

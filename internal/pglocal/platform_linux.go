@@ -48,6 +48,15 @@ const shmDir = "/dev/shm"
 // default /dev/shm of 64 MB is too small.
 const shmRoomNeeded = 1 << 30
 
+// tmpfsMagic is the file system type of a tmpfs, in statfs(2).
+const tmpfsMagic = 0x01021994
+
+// onRAM reports whether dir is on a tmpfs, where fsync writes nothing.
+func onRAM(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && st.Type == tmpfsMagic
+}
+
 // ramTempDir returns shmDir if it is a tmpfs with room to spare, else "".
 // Creating files there is far faster than on a disk file system, and a
 // cluster creates hundreds (each CREATE DATABASE about three hundred).
@@ -56,7 +65,6 @@ func ramTempDir() string {
 	if err := syscall.Statfs(shmDir, &st); err != nil {
 		return ""
 	}
-	const tmpfsMagic = 0x01021994
 	if st.Type != tmpfsMagic || st.Bavail*uint64(st.Bsize) < shmRoomNeeded {
 		return ""
 	}

@@ -18,5 +18,8 @@ func processName(int) (string, bool) { return "", false }
 // ramTempDir reports that no RAM-backed directory is known here.
 func ramTempDir() string { return "" }
 
+// onRAM reports that a RAM file system cannot be told apart here.
+func onRAM(string) bool { return false }
+
 // isZombie reports that zombies cannot be told apart here.
 func isZombie(int) bool { return false }
