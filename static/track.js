@@ -60,6 +60,13 @@
 		hoodLastID: $('hood-last-id'),
 		hoodDrop: $('hood-drop'),
 		frames: $('hood-frames'),
+		late: $('late'),
+		cancelForm: $('cancel-form'),
+		again: $('again'),
+		notify: $('notify'),
+		notifyButton: $('notify-button'),
+		notifyState: $('notify-state'),
+		icon: document.querySelector('link[rel="icon"]'),
 	};
 
 	// Times: the server writes them in UTC; show them in the reader's zone.
@@ -88,10 +95,31 @@
 	}
 
 	let eta = finished ? null : new Date(ui.whenTime.dateTime);
-	function showRelative() {
-		ui.whenRelative.textContent = eta ? inAbout(eta - Date.now()) : '';
+	// stageEnd is when the order is due to leave its stage. Past it the
+	// order is running late, and the estimate moves on with the clock until
+	// the next event: the stages after this one still take their time.
+	let stageEnd = root.dataset.stageEnd ? new Date(root.dataset.stageEnd) : null;
+	function lateBy() {
+		return stageEnd ? Math.max(0, Date.now() - stageEnd) : 0;
 	}
-	setInterval(showRelative, 15000);
+	function showRelative() {
+		const late = lateBy();
+		const revised = eta ? new Date(eta.getTime() + late) : null;
+		ui.whenRelative.textContent = revised ? inAbout(revised - Date.now()) : '';
+		if (late > 0 && revised) {
+			showTime(ui.whenTime, revised, shortClock);
+			// Said only when its words change (once a minute at most), so a
+			// screen reader hears it without being flooded.
+			const text = 'Running late: now expected by ' + shortClock.format(revised) + '.';
+			if (ui.late.textContent !== text) ui.late.textContent = text;
+			ui.card.dataset.late = 'true';
+		} else if (ui.late.textContent !== '') {
+			ui.late.textContent = '';
+			delete ui.card.dataset.late;
+		}
+	}
+	setInterval(showRelative, 1000);
+	showRelative();
 
 	// after holds what to show after each move, by the status moved from
 	// and then the status moved to; stateWords the words for a step's state.
@@ -111,13 +139,30 @@
 		ui.card.dataset.status = status;
 		ui.label.textContent = u.label;
 		document.title = u.label + ' · ' + root.dataset.titleSuffix;
+		if (Object.hasOwn(icons, status) && ui.icon) ui.icon.href = icons[status];
+		// The form is there only while the order is just received, and every
+		// move leaves that: too late to cancel now.
+		if (ui.cancelForm) {
+			ui.cancelForm.remove();
+			ui.cancelForm = null;
+		}
 
+		// Running late was about the stage the order has left: the notice
+		// goes, and comes back only if the new stage is late too.
+		ui.late.textContent = '';
+		delete ui.card.dataset.late;
 		const at = new Date(u.at);
 		// Without a gap in the events every update is one of the moves in
 		// after; were one missing, the stepper would stay as it was.
 		if (progress) showProgress(progress, at);
+		// The only move that ends an order and is the customer's is their cancel.
+		if (u.final && u.actor === 'customer') ui.message.textContent = root.dataset.youCancelled;
 		addToTimeline(u, at);
-		if (u.final) finish();
+		notifyOf(u);
+		if (u.final) {
+			ui.again.hidden = false;
+			finish();
+		}
 	}
 
 	// showProgress shows the stepper, message and time for a move made at at.
@@ -126,6 +171,7 @@
 		ui.message.textContent = p.message;
 		ui.whenLabel.textContent = p.when;
 		eta = p.estimate ? new Date(at.getTime() + p.remainingMs) : null;
+		stageEnd = p.stageMs > 0 ? new Date(at.getTime() + p.stageMs) : null;
 		showTime(ui.whenTime, eta || at, shortClock);
 		showRelative();
 	}
@@ -148,10 +194,92 @@
 		what.textContent = u.label;
 		const who = document.createElement('span');
 		who.className = 'timeline-who';
-		const key = 'actor' + String(u.actor).charAt(0).toUpperCase() + String(u.actor).slice(1);
+		// The customer places an order (the first event); any later change of
+		// theirs is a cancel.
+		const key = u.actor === 'customer' && u.seq > 1 ? 'actorYou' :
+			'actor' + String(u.actor).charAt(0).toUpperCase() + String(u.actor).slice(1);
 		who.textContent = ui.timeline.dataset[key] || '';
 		li.append(time, ' ', what, ' ', who);
 		ui.timeline.append(li);
+	}
+
+	// icons are the page's icon for each status: the tab shows the status
+	// even when its title is cut short.
+	const icons = JSON.parse(root.dataset.icons || '{}');
+
+	// Notifications, once the visitor asks for them with the button: each
+	// change shows one while the tab is hidden. The choice is kept in this
+	// browser; the browser keeps the permission.
+	const NOTIFY_KEY = 'order-tracker:notify';
+	const canNotify = typeof Notification === 'function';
+	let notifying = false;
+	try {
+		notifying = canNotify && Notification.permission === 'granted' && localStorage.getItem(NOTIFY_KEY) === 'on';
+	} catch {
+		// storage refused: the visitor asks again
+	}
+	let notified = 0;
+
+	function showNotifyState() {
+		ui.notifyButton.setAttribute('aria-pressed', String(notifying));
+		ui.notifyButton.textContent = notifying ? 'Notifications on' : 'Notify me of changes';
+		ui.notifyState.textContent = notifying ? 'You will be notified of each change while this tab is in the background.' :
+			canNotify && Notification.permission === 'denied' ? 'Notifications are blocked for this site in your browser.' : '';
+	}
+
+	function setNotifying(on) {
+		notifying = on;
+		try {
+			if (on) localStorage.setItem(NOTIFY_KEY, 'on');
+			else localStorage.removeItem(NOTIFY_KEY);
+		} catch {
+			// kept for this page only
+		}
+		showNotifyState();
+	}
+
+	function notifyOf(u) {
+		if (!notifying || !document.hidden || Notification.permission !== 'granted') return;
+		const n = new Notification(u.label + ' · ' + root.dataset.titleSuffix, {
+			body: ui.message.textContent,
+			tag: token,
+			icon: icons[u.status],
+		});
+		n.addEventListener('show', () => {
+			notified++;
+			ui.notify.dataset.shown = String(notified);
+			note('Notification shown while the tab was hidden: ' + u.label + '.');
+		});
+		n.addEventListener('click', () => {
+			window.focus();
+			n.close();
+		});
+	}
+
+	if (canNotify && !finished) {
+		ui.notify.hidden = false;
+		showNotifyState();
+		ui.notifyButton.addEventListener('click', () => {
+			if (notifying) {
+				setNotifying(false);
+				return;
+			}
+			// The browser asks the visitor only from a click.
+			Notification.requestPermission().then((permission) => setNotifying(permission === 'granted'));
+		});
+	}
+
+	// The orders placed in this browser, for the "My orders" page: kept here
+	// only, never on the server.
+	const ORDERS_KEY = 'order-tracker:orders';
+	try {
+		const kept = JSON.parse(localStorage.getItem(ORDERS_KEY) || '[]');
+		if (Array.isArray(kept) && !kept.some((o) => o && o.token === token)) {
+			kept.push({token, name: root.dataset.name, placed: root.dataset.placed});
+			localStorage.setItem(ORDERS_KEY, JSON.stringify(kept));
+		}
+	} catch {
+		// storage refused: the order is not listed
 	}
 
 	// The connection, as the visitor sees it: the stream's state in the
@@ -167,6 +295,7 @@
 
 	function finish() {
 		finished = true;
+		ui.notify.hidden = true;
 		if (transport) transport.stop();
 		transport = null;
 		showConnection('finished', 0, 'Finished · no more updates');

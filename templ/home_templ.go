@@ -42,7 +42,7 @@ func Home(p HomePage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"intro\"><h1>What would you like?</h1><p class=\"lede\">Order below, then watch it go from the oven to your door, live, without reloading the page.</p></section><div class=\"home-grid\"><form class=\"card order-form\" method=\"post\" action=\"/orders\" id=\"order-form\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"intro\"><h1>What would you like?</h1><p class=\"lede\">Order below, then watch it go from the oven to your door, live, without reloading the page. <a href=\"/my-orders\">My orders</a> lists the orders placed in this browser.</p></section><div class=\"home-grid\"><form class=\"card order-form\" method=\"post\" action=\"/orders\" id=\"order-form\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

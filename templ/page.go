@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/ordertracker/ordertracker/orders"
 )
 
 // Site is the name shown in the header and in every title.
@@ -26,6 +28,9 @@ type Assets struct {
 	WorkerScript      string // the SharedWorker that shares one stream among tracking tabs
 	StaffWorkerScript string // the SharedWorker that shares one stream among board tabs
 	StreamScript      string // the reconnecting stream that every page and worker follows a stream with
+	MyOrdersScript    string // the live list of the orders placed in this browser
+	// StatusIcons are the tracking page's icons, one per status.
+	StatusIcons map[orders.Status]string
 }
 
 // head is what the layout needs of a page.
@@ -36,6 +41,16 @@ type head struct {
 	// Stream loads the reconnecting stream's script before Script, which
 	// follows an event stream with it.
 	Stream bool
+	// Icon is the page's own icon; empty means the site's.
+	Icon string
+}
+
+// icon is the page's icon.
+func (h head) icon() string {
+	if h.Icon != "" {
+		return h.Icon
+	}
+	return h.Assets.Icon
 }
 
 // workerURL is the address of a shared worker's script, with that of the

@@ -2,6 +2,7 @@ package templ
 
 import (
 	"encoding/json"
+	"net/url"
 	"slices"
 	"time"
 
@@ -46,6 +47,24 @@ type TrackPage struct {
 	// Actors are the words for who made a change, by actor.
 	Actors map[orders.Actor]string
 
+	// StageEnd is when the order is due to leave the stage it is in, by
+	// the stage durations; zero for a finished order. Past it, the page
+	// says the order is running late.
+	StageEnd time.Time
+
+	// CanCancel reports whether the customer may still cancel: while the
+	// order is only received. CancelURL is where the cancel form posts.
+	CanCancel bool
+	CancelURL string
+	// Problem is said at the top of the page, such as why a cancel was
+	// refused; empty means nothing went wrong.
+	Problem string
+	// AgainURL fills the order form with this order's items. The link is
+	// shown once the order is finished.
+	AgainURL string
+	// YouCancelled is the message of a cancel made by the customer.
+	YouCancelled string
+
 	EventsURL      string // the stream of this order
 	MultiEventsURL string // the stream of several orders, shared by tabs
 	PageURL        string
@@ -66,6 +85,9 @@ type Progress struct {
 	// after the order got here; otherwise it is when the order got here.
 	Estimate  bool
 	Remaining time.Duration
+	// Stage is how long the order is due to stay where it got; zero once
+	// it is finished.
+	Stage time.Duration
 }
 
 // MarshalJSON writes p for the tracking script, with Remaining in
@@ -77,7 +99,8 @@ func (p Progress) MarshalJSON() ([]byte, error) {
 		WhenLabel   string   `json:"when"`
 		Estimate    bool     `json:"estimate"`
 		RemainingMs int64    `json:"remainingMs"`
-	}{p.Steps, p.Message, p.WhenLabel, p.Estimate, p.Remaining.Milliseconds()})
+		StageMs     int64    `json:"stageMs"`
+	}{p.Steps, p.Message, p.WhenLabel, p.Estimate, p.Remaining.Milliseconds(), p.Stage.Milliseconds()})
 }
 
 // An ItemLine is one line of the order summary.
@@ -124,11 +147,27 @@ var statusMessages = map[orders.Status]string{
 	orders.Cancelled:      "The restaurant cancelled this order. We are sorry.",
 }
 
-// actorWords say who made a change.
+// youCancelled is the message of an order the customer cancelled.
+const youCancelled = "You cancelled this order."
+
+// actorWords say who made a change: the customer places an order, and
+// every later change of theirs is a cancel, said by youWords.
 var actorWords = map[orders.Actor]string{
 	orders.ByCustomer: "placed by you",
 	orders.ByWorker:   "on schedule",
 	orders.ByStaff:    "by the restaurant",
+}
+
+// youWords say that the customer made a change other than placing the
+// order.
+const youWords = "by you"
+
+// whoOf says who made the change ev.
+func whoOf(ev orders.Event) string {
+	if ev.Actor == orders.ByCustomer && ev.Status != orders.Received {
+		return youWords
+	}
+	return actorWords[ev.Actor]
 }
 
 // NewTrackPage lays out order o with its events (oldest first), estimating
@@ -150,12 +189,16 @@ func NewTrackPage(assets Assets, o orders.Order, events []orders.Event, stages o
 		EventsURL:      "/orders/" + o.Token + "/events",
 		MultiEventsURL: "/orders/events",
 		PageURL:        "/orders/" + o.Token,
+		CanCancel:      o.Status.CustomerCancellable(),
+		CancelURL:      "/orders/" + o.Token + "/cancel",
+		YouCancelled:   youCancelled,
 	}
+	p.AgainURL = "/?" + url.Values{"again": {o.Token}}.Encode()
 	for _, it := range o.Items {
 		p.Items = append(p.Items, ItemLine{Quantity: it.Quantity, Name: it.Name, Price: Money(it.PriceCents * it.Quantity)})
 	}
 	for _, ev := range events {
-		p.Timeline = append(p.Timeline, Entry{Seq: ev.Seq, Label: ev.Status.Label(), At: ev.At, Who: actorWords[ev.Actor]})
+		p.Timeline = append(p.Timeline, Entry{Seq: ev.Seq, Label: ev.Status.Label(), At: ev.At, Who: whoOf(ev)})
 	}
 	// The stepper shows the last stage of the journey the order reached:
 	// where it is, or where it stopped if it left the journey.
@@ -173,6 +216,12 @@ func NewTrackPage(assets Assets, o orders.Order, events []orders.Event, stages o
 		p.Steps = append(p.Steps, Step{Status: s, Label: s.Label(), State: progress.Steps[i]})
 	}
 	p.Message, p.WhenLabel, p.When = progress.Message, progress.WhenLabel, o.UpdatedAt
+	if o.Status == orders.Cancelled && len(events) > 0 && events[len(events)-1].Actor == orders.ByCustomer {
+		p.Message = youCancelled
+	}
+	if progress.Stage > 0 {
+		p.StageEnd = o.UpdatedAt.Add(progress.Stage)
+	}
 	if progress.Estimate {
 		p.When = o.UpdatedAt.Add(progress.Remaining)
 		p.WhenRelative = InAbout(p.When.Sub(now))
@@ -205,6 +254,7 @@ func newProgress(status, reached orders.Status, stages orders.StageDurations) Pr
 		p.WhenLabel = "Delivered at"
 	default:
 		p.WhenLabel, p.Estimate, p.Remaining = "Estimated delivery", true, stages.Remaining(status)
+		p.Stage, _ = stages.For(status)
 	}
 	return p
 }
@@ -236,6 +286,20 @@ func progressAfter(from orders.Status, stages orders.StageDurations) map[orders.
 		}
 	}
 	return after
+}
+
+// IconsJSON is the page's icon for each status, for the tracking script.
+func (p TrackPage) IconsJSON() string { return mustJSON(p.Assets.StatusIcons) }
+
+// icon is the page's icon as rendered: that of its status.
+func (p TrackPage) icon() string { return p.Assets.StatusIcons[p.Status] }
+
+// stageEnd is StageEnd for the tracking script, empty for none.
+func (p TrackPage) stageEnd() string {
+	if p.StageEnd.IsZero() {
+		return ""
+	}
+	return machineTime(p.StageEnd)
 }
 
 // AfterJSON is After for the tracking script.

@@ -292,3 +292,47 @@ func TestHomePageFocusesTheFirstFieldToFix(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackPageForTheCustomer(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		path      []orders.Status
+		by        orders.Actor // of the last event
+		canCancel bool
+		message   string
+		stageEnd  time.Time
+	}{
+		{"a received order may be cancelled", []orders.Status{orders.Received}, orders.ByCustomer, true, statusMessages[orders.Received], t0.Add(stages.Received)},
+		{"a cooking order may not", []orders.Status{orders.Received, orders.Cooking}, orders.ByWorker, false, statusMessages[orders.Cooking], t0.Add(time.Minute + stages.Cooking)},
+		{"the customer's cancel is theirs", []orders.Status{orders.Received, orders.Cancelled}, orders.ByCustomer, false, "You cancelled this order.", time.Time{}},
+		{"the restaurant's cancel is the restaurant's", []orders.Status{orders.Received, orders.Cancelled}, orders.ByStaff, false, statusMessages[orders.Cancelled], time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, events := orderThrough(t0, tt.path...)
+			events[len(events)-1].Actor = tt.by
+			p := NewTrackPage(Assets{}, o, events, stages, t0)
+			if p.CanCancel != tt.canCancel {
+				t.Errorf("CanCancel = %v, want %v", p.CanCancel, tt.canCancel)
+			}
+			if p.Message != tt.message {
+				t.Errorf("Message = %q, want %q", p.Message, tt.message)
+			}
+			if !p.StageEnd.Equal(tt.stageEnd) {
+				t.Errorf("StageEnd = %v, want %v", p.StageEnd, tt.stageEnd)
+			}
+			if got, want := p.AgainURL, "/?again="+o.Token; got != want {
+				t.Errorf("AgainURL = %q, want %q", got, want)
+			}
+			wantWho := map[orders.Actor]string{orders.ByCustomer: "by you", orders.ByWorker: "on schedule", orders.ByStaff: "by the restaurant"}[tt.by]
+			if len(tt.path) > 1 && p.Timeline[len(p.Timeline)-1].Who != wantWho {
+				t.Errorf("the last entry's who = %q, want %q", p.Timeline[len(p.Timeline)-1].Who, wantWho)
+			}
+			if got := p.Timeline[0].Who; got != "placed by you" {
+				t.Errorf("the first entry's who = %q, want placed by you", got)
+			}
+		})
+	}
+}

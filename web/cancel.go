@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
+	views "github.com/ordertracker/ordertracker/templ"
 )
 
 // A customer may cancel their own order while it is still only received:
@@ -37,18 +38,36 @@ func customerCancel(ctx context.Context, store orderCanceller, token string) (or
 	return ev, err
 }
 
+// cancelPageStore is what the tracking page's cancel button needs: the
+// cancel, and the page to show when it is too late.
+type cancelPageStore interface {
+	orderCanceller
+	pageStore
+}
+
 // handleCancelOrder serves POST /orders/{token}/cancel, the tracking page's
 // cancel button: 303 back to the tracking page, which shows the order
 // cancelled (and so does every open stream of it); or, when it is too late,
-// 409 with a page that says so.
-func handleCancelOrder(store orderCanceller, log *slog.Logger) http.Handler {
+// 409 with the tracking page as it now stands and a message saying so.
+func handleCancelOrder(store cancelPageStore, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := chi.URLParam(r, "token")
-		if _, err := customerCancel(r.Context(), store, token); err != nil {
+		_, err := customerCancel(r.Context(), store, token)
+		if err == nil {
+			http.Redirect(w, r, "/orders/"+token, http.StatusSeeOther)
+			return
+		}
+		if !errors.Is(err, errTooLateToCancel) {
 			errorPage(w, r, log, err)
 			return
 		}
-		http.Redirect(w, r, "/orders/"+token, http.StatusSeeOther)
+		page, perr := trackingPage(r.Context(), store, token)
+		if perr != nil {
+			errorPage(w, r, log, perr)
+			return
+		}
+		page.Problem = messageOf(err)
+		render(w, r, log, http.StatusConflict, views.Track(page))
 	})
 }
 

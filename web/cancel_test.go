@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/html"
+
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
@@ -51,8 +53,11 @@ func TestACustomerCannotCancelOnceTheKitchenHasStarted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := a.postForm(t, "/orders/"+tc.o.Token+"/cancel", nil)
-			if p.resp.StatusCode != http.StatusConflict || !strings.Contains(p.body, "can no longer be cancelled") {
-				t.Errorf("form: %d, want 409 with a page that says it can no longer be cancelled", p.resp.StatusCode)
+			if p.resp.StatusCode != http.StatusConflict || !strings.Contains(p.textOf("problem"), "can no longer be cancelled") {
+				t.Errorf("form: %d, want 409 with a message that it can no longer be cancelled", p.resp.StatusCode)
+			}
+			if p.byID("tracking") == nil || p.byID("cancel-form") != nil || p.textOf("status-label") != tc.want.Label() {
+				t.Errorf("the 409 is not the tracking page as it stands, without a cancel button")
 			}
 			status, body := a.postJSON(t, "/api/orders/"+tc.o.Token+"/cancel")
 			if status != http.StatusConflict || !strings.Contains(body["error"].(string), "can no longer be cancelled") {
@@ -124,4 +129,67 @@ func (a *pagesApp) postJSON(t *testing.T, path string) (int, map[string]any) {
 		t.Fatalf("%s: the answer is not JSON: %v", path, err)
 	}
 	return resp.StatusCode, body
+}
+
+func TestTheCancelButtonIsThereOnlyWhileTheOrderIsReceived(t *testing.T) {
+	t.Parallel()
+	a := newPagesApp(t)
+	received := a.create(t, "Ada")
+	cooking := a.create(t, "Bo")
+	a.advance(t, cooking, orders.Received)
+	for _, tc := range []struct {
+		name string
+		o    orders.Order
+		want bool
+	}{
+		{"a received order has it", received, true},
+		{"a cooking order has none", cooking, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := a.get(t, "/orders/"+tc.o.Token)
+			form := p.byID("cancel-form")
+			if got := form != nil; got != tc.want {
+				t.Fatalf("cancel form shown: %v, want %v", got, tc.want)
+			}
+			if form == nil {
+				return
+			}
+			if got, want := attr(form, "action"), "/orders/"+tc.o.Token+"/cancel"; got != want || attr(form, "method") != "post" {
+				t.Errorf("the form posts to %q (%s), want POST %q", got, attr(form, "method"), want)
+			}
+		})
+	}
+}
+
+func TestACustomersCancelIsTheirsOnTheTrackingPage(t *testing.T) {
+	t.Parallel()
+	a := newPagesApp(t)
+	mine := a.create(t, "Ada")
+	a.postForm(t, "/orders/"+mine.Token+"/cancel", nil)
+	staffs := a.create(t, "Bo")
+	if _, err := a.store.Cancel(t.Context(), staffs.Token, orders.ByStaff); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		o            orders.Order
+		message, who string
+	}{
+		{"cancelled by the customer", mine, "You cancelled this order.", "by you"},
+		{"cancelled by the restaurant", staffs, "The restaurant cancelled this order. We are sorry.", "by the restaurant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := a.get(t, "/orders/"+tc.o.Token)
+			if got := p.textOf("status-message"); got != tc.message {
+				t.Errorf("message = %q, want %q", got, tc.message)
+			}
+			items := p.find(func(n *html.Node) bool { return n.Data == "span" && attr(n, "class") == "timeline-who" })
+			if len(items) != 2 || text(items[1]) != tc.who {
+				t.Errorf("the timeline's last entry is not %q", tc.who)
+			}
+			if again := p.byID("again"); again == nil || hasAttr(again, "hidden") {
+				t.Errorf("a finished order's page shows no Order again")
+			}
+		})
+	}
 }

@@ -30,12 +30,37 @@ type pageStore interface {
 // quantities.
 const maxFormBody = 16 << 10
 
-// handleHomePage serves GET /: the menu and an empty order form.
-func handleHomePage(log *slog.Logger) http.Handler {
+// orderReader reads one order by its token.
+type orderReader interface {
+	Get(ctx context.Context, token string) (orders.Order, error)
+}
+
+// handleHomePage serves GET /: the menu and an empty order form, or, with
+// ?again=<token>, the form filled in with that order's name and items, to
+// order the same again. An unknown token gets the 404 of any other.
+func handleHomePage(store orderReader, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		page := views.NewHomePage(pageAssets(), orders.Menu, views.OrderForm{})
+		var form views.OrderForm
+		if token := r.URL.Query().Get("again"); token != "" {
+			o, err := store.Get(r.Context(), token)
+			if err != nil {
+				errorPage(w, r, log, err)
+				return
+			}
+			form = againForm(o)
+		}
+		page := views.NewHomePage(pageAssets(), orders.Menu, form)
 		render(w, r, log, http.StatusOK, views.Home(page))
 	})
+}
+
+// againForm is the order form filled in with o's name and items.
+func againForm(o orders.Order) views.OrderForm {
+	form := views.OrderForm{Name: o.CustomerName, Quantities: make(map[string]string)}
+	for _, it := range o.Items {
+		form.Quantities[it.MenuID] = strconv.Itoa(it.Quantity)
+	}
+	return form
 }
 
 // handlePlaceOrder serves POST /orders, the order form. A good order is
@@ -131,25 +156,41 @@ func addFieldErrors(form *views.OrderForm, err error) {
 // rendered on the server, ready to go live.
 func handleTrackingPage(store pageStore, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		o, err := store.Get(ctx, chi.URLParam(r, "token"))
+		page, err := trackingPage(r.Context(), store, chi.URLParam(r, "token"))
 		if err != nil {
 			errorPage(w, r, log, err)
 			return
 		}
-		events, err := store.Events(ctx, o.ID, 0)
-		if err != nil {
-			errorPage(w, r, log, err)
-			return
-		}
-		// The order may have moved on between the two reads. The page must
-		// show exactly the state up to o.Seq, because its stream resumes
-		// after o.Seq: a later event shown here would arrive again.
-		for len(events) > 0 && events[len(events)-1].Seq > o.Seq {
-			events = events[:len(events)-1]
-		}
-		page := views.NewTrackPage(pageAssets(), o, events, store.Stages(), time.Now())
 		render(w, r, log, http.StatusOK, views.Track(page))
+	})
+}
+
+// trackingPage lays out the tracking page of the order with token as it
+// stands.
+func trackingPage(ctx context.Context, store pageStore, token string) (views.TrackPage, error) {
+	o, err := store.Get(ctx, token)
+	if err != nil {
+		return views.TrackPage{}, err
+	}
+	events, err := store.Events(ctx, o.ID, 0)
+	if err != nil {
+		return views.TrackPage{}, err
+	}
+	// The order may have moved on between the two reads. The page must
+	// show exactly the state up to o.Seq, because its stream resumes
+	// after o.Seq: a later event shown here would arrive again.
+	for len(events) > 0 && events[len(events)-1].Seq > o.Seq {
+		events = events[:len(events)-1]
+	}
+	return views.NewTrackPage(pageAssets(), o, events, store.Stages(), time.Now()), nil
+}
+
+// handleMyOrdersPage serves GET /my-orders: the orders placed in this
+// browser. The browser keeps the list, so the server sends the same page
+// to everyone.
+func handleMyOrdersPage(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		render(w, r, log, http.StatusOK, views.MyOrders(views.MyOrdersPage{Assets: pageAssets()}))
 	})
 }
 

@@ -84,10 +84,11 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	r.Method(http.MethodGet, "/metrics", handleMetrics(cfg.Metrics))
 
 	// Customers: pages, event streams, and the same in JSON.
-	r.Method(http.MethodGet, "/", handleHomePage(log))
+	r.Method(http.MethodGet, "/", handleHomePage(store, log))
 	r.Method(http.MethodPost, "/orders", handlePlaceOrder(store, orderLimit, log))
 	r.Method(http.MethodGet, "/orders/{token}", handleTrackingPage(store, log))
 	r.Method(http.MethodPost, "/orders/{token}/cancel", handleCancelOrder(store, log))
+	r.Method(http.MethodGet, "/my-orders", handleMyOrdersPage(log))
 	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub))
 	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub))
 	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, orderLimit, log))

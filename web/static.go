@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ordertracker/ordertracker/orders"
 	"github.com/ordertracker/ordertracker/static"
 	views "github.com/ordertracker/ordertracker/templ"
 )
@@ -22,6 +23,8 @@ var pageAssets = sync.OnceValue(func() views.Assets {
 		WorkerScript:      static.URL("tracker-worker.js"),
 		StaffWorkerScript: static.URL("staff-worker.js"),
 		StreamScript:      static.URL("reconnecting-stream.js"),
+		MyOrdersScript:    static.URL("my-orders.js"),
+		StatusIcons:       statusIcons(),
 	}
 })
 
@@ -53,4 +56,14 @@ func handleStatic(log *slog.Logger) http.Handler {
 		// ServeContent answers If-None-Match with 304 from the ETag.
 		http.ServeContent(w, r, a.Name, time.Time{}, bytes.NewReader(a.Body))
 	})
+}
+
+// statusIcons are the tracking page's icons, one per status, each in
+// static/ as status-<status>.svg.
+func statusIcons() map[orders.Status]string {
+	icons := make(map[orders.Status]string, len(orders.Statuses))
+	for _, s := range orders.Statuses {
+		icons[s] = static.URL("status-" + string(s) + ".svg")
+	}
+	return icons
 }
