@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -15,23 +14,6 @@ import (
 // These tests drive what the tracking page does for a customer who is not
 // watching it: notifications, running late, "My orders", cancelling and
 // ordering again.
-
-// grantNotifications lets the site of a show notifications in the browser
-// context of tb, as a visitor who allowed them would.
-func grantNotifications(t *testing.T, tb *tab, origin string) {
-	t.Helper()
-	ctx, cancel := tb.bounded()
-	defer cancel()
-	_, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
-		Permission:       &browser.PermissionDescriptor{Name: "notifications"},
-		Setting:          browser.PermissionSettingGranted,
-		Origin:           origin,
-		BrowserContextID: chromedp.FromContext(tb.ctx).BrowserContextID,
-	})
-	if err != nil {
-		t.Fatalf("grant notifications: %v", err)
-	}
-}
 
 // hide opens a new tab in front of tb, in the same window, as a visitor
 // who turns to another tab does, and waits until tb's document is hidden.
@@ -62,7 +44,7 @@ func TestBrowserNotifiesOfEachChangeWhileTheTabIsHidden(t *testing.T) {
 	a := newBrowserApp(t)
 	o := a.create(t, "Ada")
 	tb := newTab(t, newBrowser(t), true)
-	grantNotifications(t, tb, a.server.URL)
+	grantNotifications(t, tb.ctx, a.server.URL)
 	tb.openTracking(t, a, o)
 	tb.waitFor(t, "the notification button shows", `!document.getElementById('notify').hidden`)
 	tb.do(t, chromedp.Click(chromedp.ID("notify-button")))
@@ -85,7 +67,7 @@ func TestBrowserNotifiesOfNothingWhileTheTabIsInFront(t *testing.T) {
 	a := newBrowserApp(t)
 	o := a.create(t, "Ada")
 	tb := newTab(t, newBrowser(t), true)
-	grantNotifications(t, tb, a.server.URL)
+	grantNotifications(t, tb.ctx, a.server.URL)
 	tb.openTracking(t, a, o)
 	tb.do(t, chromedp.Click(chromedp.ID("notify-button")))
 	tb.waitFor(t, "notifications are on", `document.getElementById('notify-button').getAttribute('aria-pressed') === 'true'`)

@@ -96,7 +96,7 @@ func grantNotifications(t *testing.T, ctx context.Context, origin string) {
 		Origin:           origin,
 		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
 	}
-	if _, err := chromedp.Call(ctx, browser.SetPermission, params); err != nil {
+	if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, params); err != nil {
 		t.Fatalf("grant notifications: %v", err)
 	}
 }
