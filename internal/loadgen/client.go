@@ -87,6 +87,7 @@ type childReport struct {
 	Reconnects   uint64 `json:"reconnects"`
 	Finished     int    `json:"finished"` // order streams that got their terminal event and ended
 	Heartbeats   uint64 `json:"heartbeats"`
+	Hops         uint64 `json:"hops"`       // hop events, which streams that ask for them get after each write
 	Reached      int64  `json:"reached"`    // unix ns when every stream had what the command asked; 0: never
 	FirstLive    int64  `json:"first_live"` // unix ns
 	LastLive     int64  `json:"last_live"`
@@ -139,6 +140,7 @@ type client struct {
 	firstLive int64
 	lastLive  int64
 	beats     uint64
+	hops      uint64
 	reconn    uint64
 	resets    uint64
 	skips     []span // staff streams: the positions each reset skipped
@@ -420,6 +422,7 @@ func (c *client) report(rep *childReport, cmd command) {
 	rep.Duplicates += c.dups
 	rep.Reconnects += c.reconn
 	rep.Heartbeats += c.beats
+	rep.Hops += c.hops
 	rep.Resets += c.resets
 	last := c.last.Load()
 	if c.firstLive != 0 && (rep.FirstLive == 0 || c.firstLive < rep.FirstLive) {
@@ -571,6 +574,7 @@ func (c *client) ended(ctx context.Context, conn *connection, answered bool) {
 
 var beatName = []byte(stream.HeartbeatEventName)
 var resetName = []byte(stream.ResetEventName)
+var hopName = []byte(stream.HopEventName)
 
 var (
 	fieldAt   = []byte(`"at":"`)
@@ -597,6 +601,10 @@ func (c *client) read(r *bufio.Reader, conn *connection) error {
 					c.heartbeat(conn)
 				case bytes.Equal(name, resetName):
 					c.reset(conn, id, hasID)
+				case bytes.Equal(name, hopName):
+					c.mu.Lock()
+					c.hops++
+					c.mu.Unlock()
 				default:
 					if c.event(conn, id, hasID, data) {
 						return nil

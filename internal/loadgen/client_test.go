@@ -29,6 +29,7 @@ func TestClientReadsTheStreamAsEventSourceDoes(t *testing.T) {
 		"event: heartbeat\ndata: {\"interval_ms\":15000}\n\n" +
 		": a comment\n" +
 		"id: 11\r\nevent: order_update\r\ndata: {\"at\":\"" + at + "\"}\r\n\r\n" +
+		"event: hop\ndata: {\"written\":\"" + at + "\"}\n\n" + // no id, and no event of an order
 		"id: 11\nevent: order_update\ndata: {}\n\n" + // a duplicate
 		"retry: soon\n\n" + // not digits: ignored
 		"retry:4500\n\n" +
@@ -51,6 +52,9 @@ func TestClientReadsTheStreamAsEventSourceDoes(t *testing.T) {
 	}
 	if c.beats != 2 {
 		t.Errorf("heartbeats and comments: got %d, want 2", c.beats)
+	}
+	if c.hops != 1 {
+		t.Errorf("hop events: got %d, want 1", c.hops)
 	}
 	if c.live != 1 {
 		t.Errorf("events timed: got %d, want 1 (the one whose at parses)", c.live)

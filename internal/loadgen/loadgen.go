@@ -58,6 +58,7 @@ type Config struct {
 	ServerBin    string
 	Floor        bool
 	FastDB       bool
+	Hops         bool // fanout: streams ask for hop events
 	ServerURL    string
 	ServerPID    int
 	Database     string
@@ -158,6 +159,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each measured phase lasts")
 	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "fanout: how long the streams sit idle before memory is read")
 	fs.StringVar(&cfg.PagePath, "page-path", "/orders/{token}", "page: the path to GET, {token} replaced by an order's token")
+	fs.BoolVar(&cfg.Hops, "hops", false, "fanout: the streams ask for hops (?hops), so each write of live events to each stream is followed by a hop event of its own")
 	fs.BoolVar(&cfg.FastDB, "fast-db", false, "run the throwaway PostgreSQL with fsync, synchronous commit and full-page writes off (not durable; labelled so in the output)")
 	fs.IntVar(&cfg.Rounds, "rounds", 2, "throughput: how many times to run every phase, in turn")
 	restarts := fs.String("restarts", "term,kill", "restart: how to stop the server each time, in order, comma-separated: term (SIGTERM) or kill (SIGKILL)")
@@ -506,6 +508,7 @@ func total(reps []childReport) childReport {
 		t.Reconnects += r.Reconnects
 		t.Finished += r.Finished
 		t.Heartbeats += r.Heartbeats
+		t.Hops += r.Hops
 		t.Resets += r.Resets
 		t.ResetStreams += r.ResetStreams
 		t.Skipped += r.Skipped
@@ -574,7 +577,13 @@ func (g *gen) fanout(ctx context.Context) error {
 	}
 	time.Sleep(2 * time.Second)
 	before := g.sample()
-	cs, err := g.streams(ctx, staffSpecs(g.cfg.StaffStreams, start))
+	specs := staffSpecs(g.cfg.StaffStreams, start)
+	if g.cfg.Hops {
+		for i := range specs {
+			specs[i].Path += "?hops"
+		}
+	}
+	cs, err := g.streams(ctx, specs)
 	if err != nil {
 		return err
 	}
@@ -630,6 +639,9 @@ func (g *gen) fanout(ctx context.Context) error {
 	}
 	g.printf("  %s", cpuLine(a, b, int64(g.cfg.Changes)*n, "delivery"))
 	g.printf("  dropped slow streams: %.0f", b.metrics["ordertracker_streams_dropped_slow_total"])
+	if g.cfg.Hops {
+		g.printf("  hop events: %d (one after each write of live events)", t.Hops)
+	}
 	g.printf("  %s", g.checkLine(t))
 	return nil
 }
@@ -673,6 +685,9 @@ func (g *gen) latency(ctx context.Context) error {
 	g.printf("  delivery latency %s", t.Latency.String())
 	g.printf("  %s", cpuLine(a, b, res.moves, "change"))
 	g.printf("  dropped slow streams: %.0f", b.metrics["ordertracker_streams_dropped_slow_total"])
+	if g.cfg.Hops {
+		g.printf("  hop events: %d (one after each write of live events)", t.Hops)
+	}
 	g.printf("  %s", g.checkLine(t))
 	return nil
 }

@@ -49,28 +49,40 @@ func benchEvent(position int64) orders.Event {
 
 // BenchmarkPublish publishes one event to n live streams of all orders and
 // waits until every stream has been written: the cost of one status change
-// on /staff/events, per change and per stream, without the sockets.
+// on /staff/events, per change and per stream, without the sockets. With
+// hops, every stream asks for a hop event after each write (?hops), which
+// makes its bytes its own.
 func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{1, 1000, 20000} {
-		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
-			h := NewHub(Options{Heartbeat: time.Hour, Logger: quiet})
-			var writes atomic.Int64
-			for range n {
-				h.attach(AllOrders(0), discard{&writes})
+		for _, hops := range []bool{false, true} {
+			name := fmt.Sprintf("streams=%d", n)
+			if hops {
+				name += "/hops"
 			}
-			b.Cleanup(func() { h.Drain(b.Context(), 0) })
-			var position int64
-			b.ReportAllocs()
-			for b.Loop() {
-				position++
-				want := writes.Load() + int64(n)
-				h.Publish([]orders.Event{benchEvent(position)})
-				for writes.Load() < want {
-					runtime.Gosched()
+			b.Run(name, func(b *testing.B) {
+				h := NewHub(Options{Heartbeat: time.Hour, Logger: quiet})
+				var writes atomic.Int64
+				for range n {
+					sub := AllOrders(0)
+					if hops {
+						sub = sub.WithHops()
+					}
+					h.attach(sub, discard{&writes})
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/stream")
-		})
+				b.Cleanup(func() { h.Drain(b.Context(), 0) })
+				var position int64
+				b.ReportAllocs()
+				for b.Loop() {
+					position++
+					want := writes.Load() + int64(n)
+					h.Publish([]orders.Event{benchEvent(position)})
+					for writes.Load() < want {
+						runtime.Gosched()
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/stream")
+			})
+		}
 	}
 }
 

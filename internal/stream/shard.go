@@ -347,7 +347,7 @@ func (sh *shard) write(s *stream, p payload, noticed time.Time) bool {
 	if s.hops && !noticed.IsZero() {
 		// Live events, to a stream that wants to know when they were
 		// written: its own bytes, unlike every other stream's.
-		p = newPayload(p.frames(), appendHopFrame(nil, time.Now()))
+		p = p.withHop(time.Now())
 	}
 	b := s.out.form(p)
 	if queued, tooSlow := s.enqueue(b, noticed); tooSlow {
