@@ -92,13 +92,19 @@ func (s *stream) replay(backlog []orders.Event) (body []byte, frames, unknown in
 			continue
 		}
 		frames++
+		// The frames of an event the window holds were encoded when it was
+		// published; those of an older event are encoded here.
+		d := s.hub.window.delivery(ev.Position)
+		if d == nil {
+			d = &delivery{event: *ev}
+		}
 		switch s.cursor.kind {
 		case allOrders:
-			events = AppendStaffFrame(events, *ev)
+			events = append(events, d.staffFrame()...)
 		case oneOrder:
-			events = AppendOrderFrame(events, *ev)
+			events = append(events, d.orderFrame()...)
 		case someOrders:
-			events = appendFrameWithID(events, s.cursor.set.id(), AppendOrderFrame(nil, *ev))
+			events = appendFrameWithID(events, s.cursor.set.id(), d.orderFrame())
 		}
 		if s.cursor.finished() {
 			break

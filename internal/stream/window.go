@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,9 +32,12 @@ type window struct {
 	byToken map[string][]*orders.Event
 }
 
-// A held event is one in the window, with when it arrived.
+// A held event is one in the window, with when it arrived. It is kept as
+// the hub published it, with the frames encoded for its streams, which a
+// replay from the window writes again rather than encoding them anew.
 type held struct {
-	ev *orders.Event
+	d  *delivery
+	ev *orders.Event // &d.event
 	at time.Time
 }
 
@@ -84,7 +89,7 @@ func (w *window) addLocked(p *published, now time.Time) {
 		if ev.Position <= w.last {
 			continue // the listener hands each event on once; this guards the rule the window lives by
 		}
-		w.events = append(w.events, held{ev: ev, at: now})
+		w.events = append(w.events, held{d: d, ev: ev, at: now})
 		w.byToken[ev.Token] = append(w.byToken[ev.Token], ev)
 		w.last = ev.Position
 	}
@@ -128,6 +133,20 @@ func (w *window) after(p int64) (events []orders.Event, head int64, ok bool) {
 		events = append(events, *h.ev)
 	}
 	return events, w.last, true
+}
+
+// delivery returns the event at position p as the hub published it, or
+// nil if the window does not hold it. Every client of a process that
+// restarts replays the same recent events: each is encoded once, not once
+// per client.
+func (w *window) delivery(p int64) *delivery {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	i, found := slices.BinarySearchFunc(w.events, p, func(h held, p int64) int { return cmp.Compare(h.ev.Position, p) })
+	if !found {
+		return nil
+	}
+	return w.events[i].d
 }
 
 // covers reports whether the window holds every event after position p,

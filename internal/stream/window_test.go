@@ -172,3 +172,30 @@ func TestWindowStartsWithTheLogsLatestEvents(t *testing.T) {
 		t.Errorf("after(15) once 16 is published = %s, %v; want [16], true", positionsOf(events), ok)
 	}
 }
+
+// A replay from the window writes the frames the hub encoded when it
+// published the event, so a storm of resumes encodes each event once.
+func TestWindowKeepsPublishedFrames(t *testing.T) {
+	w := newWindow(2, 0)
+	w.start(10, nil, time.Now())
+	p := newPublished([]orders.Event{{Position: 11, Token: "A", Seq: 1}, {Position: 13, Token: "B", Seq: 1}, {Position: 14, Token: "A", Seq: 2}})
+	w.add(p, time.Now())
+	for _, tc := range []struct {
+		position int64
+		want     *delivery
+	}{
+		{11, nil}, // gone: the window holds two
+		{12, nil}, // never published
+		{13, p.batch[1]},
+		{14, p.batch[2]},
+		{15, nil},
+	} {
+		if got := w.delivery(tc.position); got != tc.want {
+			t.Errorf("delivery(%d): got %p, want %p", tc.position, got, tc.want)
+		}
+	}
+	frame := p.batch[2].staffFrame()
+	if got := w.delivery(14).staffFrame(); &got[0] != &frame[0] {
+		t.Error("the window encoded its event's frame again")
+	}
+}
