@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,32 +43,50 @@ import (
 // that left, no slow-client handling. A socket that would block is skipped
 // and counted (as dropped), not waited for.
 
+// A baseline is a server the load generator starts in place of the web
+// process, to measure against it in the same session: the floor, or the
+// plain net/http hub (plain.go).
+type baseline interface {
+	// attach is the handler of GET /staff/events.
+	attach(w http.ResponseWriter, r *http.Request)
+	// write delivers a batch of events, in position order, to every stream.
+	write(events []orders.Event)
+	// dropped counts the writes given up on because a stream could not
+	// take them at once.
+	dropped() int64
+}
+
 // runFloor runs the floor on addr over the database at databaseURL until
 // ctx is done.
 func runFloor(ctx context.Context, databaseURL, addr string, stderr io.Writer) error {
+	return runBaseline(ctx, "floor", &floor{writers: make([][]floorStream, runtime.GOMAXPROCS(0))}, databaseURL, addr, stderr)
+}
+
+// runBaseline runs b, named name, on addr over the database at databaseURL
+// until ctx is done.
+func runBaseline(ctx context.Context, name string, b baseline, databaseURL, addr string, stderr io.Writer) error {
 	if databaseURL == "" || addr == "" {
-		return errors.New("loadgen floor: DATABASE_URL and ADDR must be set; loadgen -floor starts it with both")
+		return fmt.Errorf("loadgen %s: DATABASE_URL and ADDR must be set; loadgen -%s starts it with both", name, name)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	pool, err := pgxpool.New(ctx, databaseURL)
 	if err != nil {
-		return fmt.Errorf("floor: open the database: %w", err)
+		return fmt.Errorf("%s: open the database: %w", name, err)
 	}
 	defer pool.Close()
-	if err := migrateFloor(ctx, pool); err != nil {
-		return err
+	if err := migrateBaseline(ctx, pool); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	head, err := orders.NewStore(pool, orders.Options{}).Head(ctx)
 	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	listener := orders.NewListener(pool.Config().ConnConfig, log)
 	listener.From(head)
-	f := &floor{writers: make([][]floorStream, runtime.GOMAXPROCS(0))}
-	// The handler writes every batch to every socket before it returns,
-	// which holds up the listener's next read: the floor has no writer
-	// goroutines of its own to hand the batch to, on purpose.
-	listener.Handle(f.write)
+	// The floor's handler writes every batch to every socket before it
+	// returns, which holds up the listener's next read: the floor has no
+	// writer goroutines of its own to hand the batch to, on purpose.
+	listener.Handle(b.write)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -78,16 +95,16 @@ func runFloor(ctx context.Context, databaseURL, addr string, stderr io.Writer) e
 		}
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, "ordertracker_streams_dropped_slow_total %d\n", f.missed.Load())
+		fmt.Fprintf(w, "ordertracker_streams_dropped_slow_total %d\n", b.dropped())
 	})
 	mux.HandleFunc("POST /staff/login", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "floor"})
 		http.Redirect(w, r, "/staff", http.StatusSeeOther)
 	})
-	mux.HandleFunc("GET /staff/events", f.attach)
+	mux.HandleFunc("GET /staff/events", b.attach)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("floor: listen on %s: %w", addr, err)
+		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
@@ -95,16 +112,16 @@ func runFloor(ctx context.Context, databaseURL, addr string, stderr io.Writer) e
 	return listener.Run(ctx)
 }
 
-// migrateFloor brings the schema up to date, as every role of the product
-// does at start.
-func migrateFloor(ctx context.Context, pool *pgxpool.Pool) error {
+// migrateBaseline brings the schema up to date, as every role of the
+// product does at start.
+func migrateBaseline(ctx context.Context, pool *pgxpool.Pool) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("floor: migrate: %w", err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
 	if _, err := migrations.Apply(ctx, conn.Conn()); err != nil {
-		return fmt.Errorf("floor: migrate: %w", err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }
@@ -117,6 +134,8 @@ type floor struct {
 	next    int
 	missed  atomic.Int64 // writes skipped because a socket had no room
 }
+
+func (f *floor) dropped() int64 { return f.missed.Load() }
 
 type floorStream struct {
 	fd   int

@@ -40,12 +40,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// The load generator runs copies of itself in two roles, named by the
-// first argument: its client processes, and the floor that -floor starts
-// in place of the web process.
+// The load generator runs copies of itself in three roles, named by the
+// first argument: its client processes, and the floor and the plain hub
+// that -floor and -plain start in place of the web process.
 const (
 	roleClient = "client"
 	roleFloor  = "floor"
+	rolePlain  = "plain"
 )
 
 // serverProgram is the name of the product's program, looked for next to
@@ -57,6 +58,7 @@ type Config struct {
 	Scenario     string
 	ServerBin    string
 	Floor        bool
+	Plain        bool // the plain hub instead of the web process
 	FastDB       bool
 	Hops         bool // fanout: streams ask for hop events
 	ServerURL    string
@@ -116,13 +118,14 @@ PATH; build it with
   /tmp/loadgen -server-bin /tmp/ordertracker fanout
 
 The load generator runs copies of itself as "loadgen client" (its client
-processes) and "loadgen floor" (the server -floor starts, on ADDR over
-DATABASE_URL); neither is meant to be started by hand.
+processes), and "loadgen floor" and "loadgen plain" (the servers -floor and
+-plain start, on ADDR over DATABASE_URL); none is meant to be started by
+hand.
 
 Flags:`
 
 // Run is the loadgen command: args are its arguments, without the program
-// name. getenv is read only by the floor, which takes DATABASE_URL and ADDR
+// name. getenv is read only by the floor and the plain hub, which take DATABASE_URL and ADDR
 // from its environment as the web process it stands in for does; stdin
 // carries a client process's instructions.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -132,6 +135,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return runChild(ctx, stdin, stdout)
 		case roleFloor:
 			return runFloor(ctx, getenv("DATABASE_URL"), getenv("ADDR"), stderr)
+		case rolePlain:
+			return runPlain(ctx, getenv("DATABASE_URL"), getenv("ADDR"), stderr)
 		}
 	}
 	var cfg Config
@@ -139,6 +144,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, usage); fs.PrintDefaults() }
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "the product's program to start as the server (`path`; default: "+serverProgram+" next to this program, else on PATH)")
+	fs.BoolVar(&cfg.Plain, "plain", false, "start the plain hub instead of the web process: the event server most Go code is, a net/http handler goroutine per stream reading a channel, writing and flushing (streams of all orders only)")
 	fs.BoolVar(&cfg.Floor, "floor", false, "start the floor instead of the web process: a server that only writes each event's bytes to every stream's socket, to measure what the machine allows (streams of all orders only)")
 	fs.StringVar(&cfg.ServerURL, "server", "", "base URL of a running server; then -database, -server-pid and -staff-password too")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the running server, for its memory and CPU")
@@ -204,13 +210,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if cfg.Rate < 0 {
 		cfg.Rate = d[2]
 	}
-	if cfg.Floor && (cfg.ServerURL != "" || cfg.ServerBin != "" || cfg.OrderStreams > 0 || cfg.Scenario == "page") {
-		return errors.New("loadgen: -floor starts its own server, of streams of all orders only: use it without -server or -server-bin, with fanout, or latency with -order-streams 0")
+	if cfg.Floor && cfg.Plain {
+		return errors.New("loadgen: -floor and -plain each start a server in place of the web process: name one")
 	}
-	if cfg.Scenario == "restart" && (cfg.ServerURL != "" || cfg.Floor) {
-		return errors.New("loadgen: restart stops and starts the server itself: use it without -server and -floor")
+	if baseline := cfg.baseline(); baseline != "" && (cfg.ServerURL != "" || cfg.ServerBin != "" || cfg.OrderStreams > 0 || cfg.Scenario == "page") {
+		return fmt.Errorf("loadgen: -%s starts its own server, of streams of all orders only: use it without -server or -server-bin, with fanout, or latency with -order-streams 0", baseline)
 	}
-	if cfg.ServerURL == "" && !cfg.Floor {
+	if cfg.Scenario == "restart" && (cfg.ServerURL != "" || cfg.baseline() != "") {
+		return errors.New("loadgen: restart stops and starts the server itself: use it without -server, -floor and -plain")
+	}
+	if cfg.ServerURL == "" && cfg.baseline() == "" {
 		bin, err := findServer(cfg.ServerBin)
 		if err != nil {
 			return err
@@ -256,6 +265,18 @@ type gen struct {
 	cookie string
 }
 
+// baseline is the role of the server started in place of the web process
+// (-floor, -plain), or "" for the web process.
+func (c *Config) baseline() string {
+	switch {
+	case c.Floor:
+		return roleFloor
+	case c.Plain:
+		return rolePlain
+	}
+	return ""
+}
+
 func (g *gen) printf(format string, args ...any) { fmt.Fprintf(g.out, format+"\n", args...) }
 
 func (g *gen) run(ctx context.Context) error {
@@ -266,12 +287,12 @@ func (g *gen) run(ctx context.Context) error {
 	}
 	if g.cfg.ServerURL == "" {
 		cmd := []string{g.cfg.ServerBin, "web"}
-		if g.cfg.Floor {
+		if role := g.cfg.baseline(); role != "" {
 			self, err := os.Executable()
 			if err != nil {
-				return fmt.Errorf("find this program, to start the floor: %w", err)
+				return fmt.Errorf("find this program, to start the %s: %w", role, err)
 			}
-			cmd = []string{self, roleFloor}
+			cmd = []string{self, role}
 		}
 		srv, err := startServer(ctx, cmd, g.cfg.ServerEnv, g.cfg.FastDB, g.log)
 		if err != nil {
