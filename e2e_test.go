@@ -153,7 +153,8 @@ func TestE2E(t *testing.T) {
 
 	// The load generator's own numbers are only worth what its checks are:
 	// every stream opened, every event received once. It is a command of
-	// its own, which starts the program built above, or the floor (itself).
+	// its own, which starts the program built above, or the floor or the
+	// plain hub (itself).
 	loadgen := buildPackage(t, "./cmd/loadgen", "loadgen")
 	for _, server := range []struct {
 		name  string
@@ -161,6 +162,7 @@ func TestE2E(t *testing.T) {
 	}{
 		{"the web process", []string{"-server-bin", bin}},
 		{"the floor", []string{"-floor"}},
+		{"the plain hub", []string{"-plain"}},
 	} {
 		t.Run("the load generator gets every event exactly once from "+server.name, func(t *testing.T) {
 			t.Parallel()
