@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -167,13 +168,11 @@ func setOffline(t *testing.T, tb *tab, offline bool) {
 	t.Helper()
 	ctx, cancel := tb.bounded()
 	defer cancel()
-	conditions := []*network.Conditions{{Offline: offline, DownloadThroughput: -1, UploadThroughput: -1}}
-	if !offline {
-		conditions = []*network.Conditions{}
+	params := offlineByRuleParams{Offline: offline, MatchedNetworkConditions: []offlineRule{}}
+	if offline {
+		params.MatchedNetworkConditions = []offlineRule{{Offline: true, DownloadThroughput: -1, UploadThroughput: -1}}
 	}
-	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-		MatchedNetworkConditions: conditions,
-	}); err != nil {
+	if _, err := chromedp.Call(ctx, emulateNetworkConditionsByRule, params); err != nil {
 		t.Fatalf("emulate the network: %v", err)
 	}
 	if _, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
@@ -181,6 +180,27 @@ func setOffline(t *testing.T, tb *tab, offline bool) {
 	}); err != nil {
 		t.Fatalf("override navigator.onLine: %v", err)
 	}
+}
+
+// emulateNetworkConditionsByRule is the command as both forms of the
+// protocol take it: Chromium 148 (Debian 12's) wants offline as a parameter
+// of the call and refuses the call without it, while later versions, and
+// cdproto's types with them, moved it into each rule. Each ignores the
+// other's field.
+var emulateNetworkConditionsByRule = cdp.Command[offlineByRuleParams, cdp.Empty]{Method: network.CommandEmulateNetworkConditionsByRule}
+
+type offlineByRuleParams struct {
+	Offline                  bool          `json:"offline"`
+	MatchedNetworkConditions []offlineRule `json:"matchedNetworkConditions"`
+}
+
+// An offlineRule matches every request (no urlPattern) and throttles none.
+type offlineRule struct {
+	URLPattern         string  `json:"urlPattern"`
+	Latency            float64 `json:"latency"`
+	DownloadThroughput float64 `json:"downloadThroughput"`
+	UploadThroughput   float64 `json:"uploadThroughput"`
+	Offline            bool    `json:"offline"`
 }
 
 func TestBrowserWatchdogReopensAStreamGoneSilent(t *testing.T) {
@@ -463,7 +483,16 @@ func TestBrowserCatchesUpBackFromTheBackForwardCache(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			o := a.create(t, "Mia")
-			tb := newTab(t, newBrowser(t), true)
+			browser := newBrowser(t)
+			if tr.query == "" {
+				// Chromium keeps no page whose shared worker it would leave
+				// without a client ("sharedworker-with-no-active-client"):
+				// another tab tracking the order keeps the worker, and its
+				// stream, while this one is away.
+				other := newTab(t, browser, true)
+				other.openPage(t, a.server.URL+"/orders/"+o.Token+"?"+slowBackoff)
+			}
+			tb := newTab(t, browser, true)
 			tb.expect("net::ERR_")
 			tb.openPage(t, a.server.URL+"/orders/"+o.Token+"?"+slowBackoff+tr.query)
 			tb.markPage(t)
