@@ -195,7 +195,8 @@
 				clickedAt = 0;
 			}
 			if (u.final) {
-				customerStream.stream.close();
+				// After the hop event of the same write, which comes next.
+				setTimeout(() => customerStream.stream.close(), 0);
 				customerStream.log.note('The order is finished: the page closes the stream (a reconnect would get 204 No Content).');
 			}
 		},

@@ -250,11 +250,20 @@ func TestBrowserDemoControlsBreakThingsAndThePageRecovers(t *testing.T) {
 	})
 
 	t.Run("pause and resume the worker", func(t *testing.T) {
-		o := a.create(t, "Frances")
-		a.startWorker()
 		press("pause")
 		tb.waitFor(t, "the page says the worker is paused", `document.getElementById('demo').dataset.worker === 'paused'`)
+		o := a.create(t, "Frances")
+		a.startWorker()
 		waitUntil(t, "the worker is parked", a.worker.Parked)
+		waitUntil(t, "the order is due", func() bool {
+			wait, ok, err := a.store.NextDue(context.Background())
+			return err == nil && ok && wait <= 0
+		})
+		// Due, and the worker told of it: only the pause holds it.
+		a.worker.Wake()
+		if !a.worker.Parked() {
+			t.Fatal("a wake let the paused worker go")
+		}
 		if got := a.status(t, o); got != orders.Received {
 			t.Fatalf("a paused worker moved the order to %s", got)
 		}
