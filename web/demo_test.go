@@ -392,3 +392,19 @@ func TestDemoControlsAnswer(t *testing.T) {
 		t.Errorf("GET /demo of an unknown order: %d, want 404", r.StatusCode)
 	}
 }
+
+func TestDemoTokenReadsATokenOrATrackingAddress(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"  abc123  ", "abc123"},
+		{"http://localhost:8080/orders/abc123", "abc123"},
+		{"https://example.com/orders/abc123?transport=direct#hood", "abc123"},
+		{"/orders/abc123/events", "abc123"},
+		{"//evil.example/x", ""},
+	} {
+		if got := demoToken(tt.in); got != tt.want {
+			t.Errorf("demoToken(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
