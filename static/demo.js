@@ -238,7 +238,12 @@
 				sessionURL: '/staff/session',
 				onsignedout: signedOut,
 				onupdate(u) {
-					if (u.token === token) showBoard(u.status, u.label);
+					if (u.token !== token) return;
+					// A move that is not the answer to this page's click
+					// (the worker's, another member of staff's) makes the
+					// click's message old news.
+					if (u.status !== boardStatus) board.message.textContent = '';
+					showBoard(u.status, u.label);
 				},
 			});
 			boardStream.stream.start();
