@@ -58,6 +58,15 @@ func TestEndAllEndsEveryStreamCleanlyAndLetsThemResume(t *testing.T) {
 			for _, c := range clients {
 				c.next(t)
 			}
+			// A live event reaches a stream only once its replay is out:
+			// then it is live, and EndAll (which leaves a stream still
+			// replaying alone) ends it.
+			ts.publish("A", orders.Cooking)
+			for _, c := range clients {
+				if u := decode(t, c.next(t)); u.Seq != 2 {
+					t.Fatalf("got seq %d live, want 2", u.Seq)
+				}
+			}
 			ts.hub.EndAll()
 			for _, c := range clients {
 				if events := c.end(t); len(events) != 0 {
@@ -72,14 +81,14 @@ func TestEndAllEndsEveryStreamCleanlyAndLetsThemResume(t *testing.T) {
 				t.Fatal("EndAll left the hub draining")
 			}
 			// A browser comes back with its Last-Event-ID and misses nothing.
-			ts.publish("A", orders.Cooking)
-			back := ts.open(t, "/one/A", "Last-Event-ID", "1")
-			if u := decode(t, back.next(t)); u.Seq != 2 {
-				t.Fatalf("the resumed stream got seq %d first, want 2", u.Seq)
-			}
 			ts.publish("A", orders.OutForDelivery)
+			back := ts.open(t, "/one/A", "Last-Event-ID", "2")
 			if u := decode(t, back.next(t)); u.Seq != 3 {
-				t.Fatalf("the resumed stream got seq %d live, want 3", u.Seq)
+				t.Fatalf("the resumed stream got seq %d first, want 3", u.Seq)
+			}
+			ts.publish("A", orders.Delivered)
+			if u := decode(t, back.next(t)); u.Seq != 4 {
+				t.Fatalf("the resumed stream got seq %d live, want 4", u.Seq)
 			}
 		})
 	}
