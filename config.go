@@ -50,6 +50,7 @@ type config struct {
 	metricsAddr       string             // METRICS_ADDR
 	window            int                // REPLAY_WINDOW
 	windowAge         time.Duration      // REPLAY_WINDOW_AGE
+	demoControls      bool               // DEMO_CONTROLS
 }
 
 // envVars lists every variable the program reads.
@@ -60,7 +61,7 @@ var envVars = []string{
 	"TRUSTED_PROXIES", "ORDER_LIMIT", "MAX_CONNS", "MAX_CONNS_PER_CLIENT",
 	"DRAIN_TIMEOUT", "TLS_CERT_FILE", "TLS_KEY_FILE", "MAX_STREAMS_PER_CLIENT",
 	"DATABASE_DIRECT_URL", "LISTENER_PROBE_INTERVAL", "LISTENER_PROBE_TIMEOUT", "METRICS_ADDR",
-	"REPLAY_WINDOW", "REPLAY_WINDOW_AGE",
+	"REPLAY_WINDOW", "REPLAY_WINDOW_AGE", "DEMO_CONTROLS",
 }
 
 // loadConfig reads the environment through getenv. Every bad value is
@@ -164,6 +165,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("STAFF_COOKIE_SECURE"); v != "" {
 		if c.secureCookie, err = strconv.ParseBool(v); err != nil {
 			bad("STAFF_COOKIE_SECURE", v, "want true or false")
+		}
+	}
+	if v := getenv("DEMO_CONTROLS"); v != "" {
+		if c.demoControls, err = strconv.ParseBool(v); err != nil {
+			bad("DEMO_CONTROLS", v, "want true or false; never true in production: anyone may then end every stream")
 		}
 	}
 	errs = append(errs, checkDatabaseURLs(c)...)

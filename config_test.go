@@ -81,3 +81,34 @@ func TestConfigReadsProxiesAndTheOrderLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigReadsDemoControls(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value string
+		want  bool
+		err   bool
+	}{
+		{"", false, false},
+		{"true", true, false},
+		{"false", false, false},
+		{"1", true, false},
+		{"yes please", false, true},
+	} {
+		t.Run("DEMO_CONTROLS="+tt.value, func(t *testing.T) {
+			c, err := loadConfig(env(map[string]string{"DEMO_CONTROLS": tt.value}))
+			if tt.err {
+				if err == nil || !strings.Contains(err.Error(), "DEMO_CONTROLS") {
+					t.Fatalf("error %v, want one naming DEMO_CONTROLS", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.demoControls != tt.want {
+				t.Errorf("demo controls %v, want %v", c.demoControls, tt.want)
+			}
+		})
+	}
+}

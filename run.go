@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 			TrustedProxies: cfg.trustedProxies,
 			OrderLimit:     cfg.orderLimit,
+			Demo:           demoConfig(cfg, listener, pool, worker),
 		}, log)
 		g.Go(func() error { return app.Run(ctx) })
 		var handler http.Handler = app
@@ -369,4 +370,14 @@ func healthcheck(ctx context.Context, cfg config) error {
 		return fmt.Errorf("healthcheck: /readyz answered %s", resp.Status)
 	}
 	return nil
+}
+
+// demoConfig is the demo page's controls (DEMO_CONTROLS): the listener
+// and, when this process runs one, the worker that they break.
+func demoConfig(cfg config, listener *orders.Listener, pool *pgxpool.Pool, worker *orders.Worker) web.DemoConfig {
+	d := web.DemoConfig{Controls: cfg.demoControls, Listener: web.ListenerOn(listener, pool)}
+	if worker != nil {
+		d.Worker = worker
+	}
+	return d
 }

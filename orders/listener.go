@@ -65,6 +65,7 @@ type Listener struct {
 	heard           atomic.Bool // the latest probe on this connection came back in time
 	deaf            atomic.Bool // a probe went unheard, and none has come back since
 	reconnects      atomic.Uint64
+	backend         atomic.Int32 // the server process of the current connection; 0 when none (listener_break.go)
 	lastNotified    atomic.Int64 // unix nanoseconds of the last notification of any kind
 	safetyNetEvents atomic.Uint64
 
@@ -309,6 +310,10 @@ func (l *Listener) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if err := l.noteBackend(ctx, conn); err != nil {
+		return err
+	}
+	defer l.backend.Store(0)
 	if !l.started {
 		// Nothing needs the past: start at the head.
 		p, err := head(ctx, conn)

@@ -23,6 +23,7 @@ type Worker struct {
 	wake    chan struct{}
 
 	transitions atomic.Uint64
+	pause       pauseGate // Pause and Resume (worker_pause.go)
 }
 
 // WorkerOptions configure a Worker.
@@ -88,6 +89,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker started", "stages", w.store.stages.String(), "batch", w.batch)
 	var backoff time.Duration
 	for {
+		if !w.pause.wait(ctx) {
+			return nil
+		}
 		wait, err := w.step(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -108,6 +112,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-w.wake:
+			timer.Stop()
+		case <-w.pause.paused():
 			timer.Stop()
 		case <-timer.C:
 		}

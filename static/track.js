@@ -54,6 +54,7 @@
 		connectionText: $('connection-text'),
 		refreshNote: $('refresh-note'),
 		hoodHeartbeat: $('hood-heartbeat'),
+		hoodClock: $('hood-clock'),
 		hoodTransport: $('hood-transport'),
 		hoodURL: $('hood-url'),
 		hoodState: $('hood-state'),
@@ -295,6 +296,7 @@
 
 	function finish() {
 		finished = true;
+		waitingForHop.flush();
 		ui.notify.hidden = true;
 		if (transport) transport.stop();
 		transport = null;
@@ -317,7 +319,25 @@
 		return span;
 	}
 
-	function showFrame(frame, mine, replay) {
+	// The hops of each live frame wait for the hop event that follows its
+	// write; the clock estimate puts this browser's received time on the
+	// server's clock (hops.js).
+	const clockEstimate = Hops.estimateClock(root.dataset.serverTime);
+	ui.hoodClock.textContent = Hops.describeClock(clockEstimate);
+	const waitingForHop = Hops.pending();
+
+	// showHops adds the waterfall of u's hops to li, once the write's time
+	// is known if wait says it will be.
+	function showHops(li, u, received, wait) {
+		const draw = (written) => {
+			const w = Hops.segments(u, written, received, clockEstimate);
+			if (w) li.append(Hops.waterfall(w));
+		};
+		if (wait && u.hops && u.hops.heard) waitingForHop.add(draw);
+		else draw('');
+	}
+
+	function showFrame(frame, mine, replay, u) {
 		const li = document.createElement('li');
 		if (!mine) li.className = 'frame-other';
 		// The frame as it was on the wire, one field per line.
@@ -331,6 +351,7 @@
 		let about = mine ? 'this order' : 'an order in another tab';
 		if (replay) about += ', passed on by the shared worker';
 		li.append(meta(about), pre);
+		if (u && frame.received) showHops(li, u, frame.received, !replay);
 		addFrame(li);
 	}
 
@@ -387,6 +408,7 @@
 		},
 		state(state, info) {
 			if (finished) return;
+			if (state !== 'live') waitingForHop.flush();
 			const was = shownState;
 			const wasUntil = shownUntil;
 			shownState = state;
@@ -424,6 +446,10 @@
 					break;
 			}
 		},
+		// hop is the time of the write that the frames before it came in.
+		hop(data) {
+			waitingForHop.hop(data);
+		},
 		// heartbeat shows the heartbeat of interval ms last heard at at.
 		heartbeat(ms, at) {
 			ui.hoodHeartbeat.textContent = 'every ' + seconds(ms) + ' of quiet, last at ' + preciseClock.format(new Date(at)) +
@@ -436,7 +462,7 @@
 			} catch {
 				return;
 			}
-			showFrame(frame, u.token === token, replay);
+			showFrame(frame, u.token === token, replay, u);
 			if (lastEventId !== undefined) ui.hoodLastID.textContent = lastEventId;
 			if (!finished) apply(u);
 		},
@@ -460,12 +486,14 @@
 			// A new EventSource has no Last-Event-ID to send, so the page
 			// puts the last id it saw in the URL; the server treats both
 			// alike.
-			url: () => base + '?since=' + encodeURIComponent(lastID),
+			// ?hops asks for the time of each write (a hop event after it).
+			url: () => base + '?since=' + encodeURIComponent(lastID) + '&hops',
 			events: {
 				order_update(e) {
 					lastID = e.lastEventId;
-					events.frame({id: e.lastEventId, event: e.type, data: e.data}, e.lastEventId);
+					events.frame({id: e.lastEventId, event: e.type, data: e.data, received: Hops.now()}, e.lastEventId);
 				},
+				hop: (e) => events.hop(e.data),
 			},
 			onstate(state, info) {
 				if (info.opened) events.opening(info.url, openedFor[info.why] || openedFor.resume);
@@ -518,6 +546,9 @@
 					break;
 				case 'frame':
 					events.frame(m.frame, m.lastEventId, m.replay);
+					break;
+				case 'hop':
+					events.hop(m.data);
 					break;
 				case 'unknown':
 					events.unknown();

@@ -143,10 +143,15 @@ function open(tokens) {
 	// right when the stream opens anew.
 	const s = {tokens, cursors: tokens.map((t) => orders.get(t).cursor), state: 'connecting', info: {}, lastEventId: '', heartbeat: null};
 	s.source = new ReconnectingStream(Object.assign({
-		url: () => streamURL + '?orders=' + tokens.join(',') + '&since=' + s.cursors.join('.'),
+		// ?hops: a hop event after each write says when it was made, for
+		// the tabs' panels (hops.js).
+		url: () => streamURL + '?orders=' + tokens.join(',') + '&since=' + s.cursors.join('.') + '&hops',
 		events: {
 			order_update: (e) => update(s, e),
 			order_unknown: (e) => unknown(e),
+			hop: (e) => {
+				for (const port of portsOf(s)) port.postMessage({type: 'hop', data: e.data});
+			},
 		},
 		onstate: (state, info) => setState(s, state, info),
 		onheartbeat(interval) {
@@ -166,7 +171,7 @@ function update(s, e) {
 	} catch {
 		return;
 	}
-	const frame = {id: e.lastEventId, event: e.type, data: e.data, token: u.token, seq: u.seq};
+	const frame = {id: e.lastEventId, event: e.type, data: e.data, token: u.token, seq: u.seq, received: performance.timeOrigin + performance.now()};
 	const i = s.tokens.indexOf(u.token);
 	if (i >= 0) s.cursors[i] = Math.max(s.cursors[i], u.seq);
 	const o = orders.get(u.token);

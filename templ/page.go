@@ -29,6 +29,8 @@ type Assets struct {
 	StaffWorkerScript string // the SharedWorker that shares one stream among board tabs
 	StreamScript      string // the reconnecting stream that every page and worker follows a stream with
 	MyOrdersScript    string // the live list of the orders placed in this browser
+	HopsScript        string // the waterfall of an event's hops in the panels
+	DemoScript        string // the side-by-side demo page
 	// StatusIcons are the tracking page's icons, one per status.
 	StatusIcons map[orders.Status]string
 }
@@ -41,6 +43,8 @@ type head struct {
 	// Stream loads the reconnecting stream's script before Script, which
 	// follows an event stream with it.
 	Stream bool
+	// Hops loads the hops' waterfall (hops.js) before Script.
+	Hops bool
 	// Icon is the page's own icon; empty means the site's.
 	Icon string
 }
@@ -77,6 +81,10 @@ func Clock(t time.Time) string { return t.UTC().Format("15:04:05") + " UTC" }
 
 // shortClock is Clock without the seconds.
 func shortClock(t time.Time) string { return t.UTC().Format("15:04") + " UTC" }
+
+// preciseTime is a time to the microsecond, for a script that measures
+// with it (hops.js).
+func preciseTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") }
 
 // machineTime is the datetime attribute of a <time> element, to the
 // millisecond: HTML allows no more than three digits of a second.

@@ -52,6 +52,11 @@ type TrackPage struct {
 	// says the order is running late.
 	StageEnd time.Time
 
+	// Rendered is when the server made the page, to the microsecond: the
+	// panel estimates from it how far the browser's clock is from the
+	// server's (hops.js).
+	Rendered time.Time
+
 	// CanCancel reports whether the customer may still cancel: while the
 	// order is only received. CancelURL is where the cancel form posts.
 	CanCancel bool
@@ -62,6 +67,8 @@ type TrackPage struct {
 	// AgainURL fills the order form with this order's items. The link is
 	// shown once the order is finished.
 	AgainURL string
+	// DemoURL shows the order beside the staff board, on the demo page.
+	DemoURL string
 	// YouCancelled is the message of a cancel made by the customer.
 	YouCancelled string
 
@@ -174,6 +181,7 @@ func whoOf(ev orders.Event) string {
 // delivery from the stage durations as of now.
 func NewTrackPage(assets Assets, o orders.Order, events []orders.Event, stages orders.StageDurations, now time.Time) TrackPage {
 	p := TrackPage{
+		Rendered:       now,
 		Assets:         assets,
 		Token:          o.Token,
 		Name:           o.CustomerName,
@@ -194,6 +202,7 @@ func NewTrackPage(assets Assets, o orders.Order, events []orders.Event, stages o
 		YouCancelled:   youCancelled,
 	}
 	p.AgainURL = "/?" + url.Values{"again": {o.Token}}.Encode()
+	p.DemoURL = "/demo?" + url.Values{"order": {o.Token}}.Encode()
 	for _, it := range o.Items {
 		p.Items = append(p.Items, ItemLine{Quantity: it.Quantity, Name: it.Name, Price: Money(it.PriceCents * it.Quantity)})
 	}

@@ -187,6 +187,7 @@ func streamCursor(r *http.Request) (int64, bool) {
 // written to this stream, for a client that says ?hops (the tracking
 // page's panel does, to draw each event's journey).
 func withHops(r *http.Request, sub stream.Subscription) stream.Subscription {
+	sub = tagged(r, sub) // the demo page's id (demo.go)
 	if r.URL.Query().Has("hops") {
 		return sub.WithHops()
 	}

@@ -50,7 +50,7 @@ func vnuJar(t *testing.T) string {
 func TestPagesAreValidHTML(t *testing.T) {
 	t.Parallel()
 	jar := vnuJar(t)
-	a := newStaffApp(t, staffOptions{})
+	a := newStaffApp(t, staffOptions{demoControls: true})
 	cooking := a.create(t, "Ada Lovelace")
 	a.moveTo(t, cooking, orders.Cooking)
 	cancelled := a.create(t, "Grace Hopper")
@@ -81,6 +81,10 @@ func TestPagesAreValidHTML(t *testing.T) {
 		{"staff-board", http.MethodGet, "/staff", call{session: session}, http.StatusOK},
 		{"staff-login", http.MethodGet, "/staff/login", call{}, http.StatusOK},
 		{"staff-login-refused", http.MethodPost, "/staff/login", call{form: url.Values{"password": {"guess"}}, from: "127.0.0.7"}, http.StatusUnauthorized},
+		{"demo", http.MethodGet, "/demo?order=" + cooking.Token, call{}, http.StatusOK},
+		{"demo-delivered", http.MethodGet, "/demo?order=" + delivered.Token, call{}, http.StatusOK},
+		{"demo-pick", http.MethodGet, "/demo", call{}, http.StatusOK},
+		{"demo-unknown", http.MethodGet, "/demo?order=nothing-here", call{}, http.StatusNotFound},
 	}
 	dir := t.TempDir()
 	var files []string

@@ -43,6 +43,8 @@ type Config struct {
 	// OrderLimit is how many orders one client address may place, on the
 	// form and the JSON API together. The zero Rate limits nothing.
 	OrderLimit ratelimit.Rate
+	// Demo sets up /demo's controls; the zero value leaves them off.
+	Demo DemoConfig
 }
 
 // A Handler serves the whole URL surface of the application. Its staff
@@ -94,6 +96,12 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	r.Method(http.MethodPost, "/api/orders", handleCreateOrderJSON(store, orderLimit, log))
 	r.Method(http.MethodGet, "/api/orders/{token}", handleOrderJSON(store, log))
 	r.Method(http.MethodPost, "/api/orders/{token}/cancel", handleCancelOrderJSON(store, log))
+
+	// The side-by-side demo, and the controls that break things (demo.go).
+	r.Method(http.MethodGet, "/demo", handleDemoPage(store, cfg.Demo.Controls, cfg.Staff.Password != "", log))
+	if cfg.Demo.Controls {
+		demoControls(r, cfg.Demo, hub, log)
+	}
 
 	r.Method(http.MethodGet, "/static/*", handleStatic(log))
 	r.NotFound(handleNotFoundPage(log).ServeHTTP)

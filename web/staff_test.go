@@ -57,6 +57,7 @@ type staffOptions struct {
 	sessionLifetime time.Duration
 	sessionCheck    time.Duration
 	log             *slog.Logger // nil means quiet
+	demoControls    bool         // DemoConfig.Controls
 }
 
 func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
@@ -89,7 +90,7 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 	if staff.Sessions == nil {
 		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
 	}
-	handler := NewHandler(a.store, hub, nil, Config{Staff: staff}, log)
+	handler := NewHandler(a.store, hub, nil, Config{Staff: staff, Demo: DemoConfig{Controls: opts.demoControls}}, log)
 	ctx, stop := context.WithCancel(context.Background())
 	var watching sync.WaitGroup
 	watching.Go(func() { handler.Run(ctx) })

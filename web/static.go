@@ -24,6 +24,8 @@ var pageAssets = sync.OnceValue(func() views.Assets {
 		StaffWorkerScript: static.URL("staff-worker.js"),
 		StreamScript:      static.URL("reconnecting-stream.js"),
 		MyOrdersScript:    static.URL("my-orders.js"),
+		HopsScript:        static.URL("hops.js"),
+		DemoScript:        static.URL("demo.js"),
 		StatusIcons:       statusIcons(),
 	}
 })

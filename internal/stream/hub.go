@@ -62,6 +62,8 @@ type Hub struct {
 
 	ownersMu sync.Mutex
 	owners   map[string]int // open streams by owner (Subscription.OwnedBy)
+
+	stalls stalls // the demo's silenced streams (demo.go)
 }
 
 // Options configure a Hub. The zero value of each field means its default.
@@ -301,7 +303,7 @@ func (h *Hub) subscribe(sub Subscription, client string) (*stream, refusal) {
 		h.release(client)
 		return nil, refusedBusy
 	}
-	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client, owner: sub.owner, hops: sub.hops}
+	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client, owner: sub.owner, hops: sub.hops, tag: sub.tag}
 	if s.owner != "" {
 		h.ownersMu.Lock()
 		h.owners[s.owner]++

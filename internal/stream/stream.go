@@ -14,6 +14,7 @@ type stream struct {
 	client string // who opened it, for MaxStreamsPerClient
 	owner  string // whose it is, for EndOwner; "" for nobody's
 	hops   bool   // it gets a hop event after each write of live events
+	tag    string // the client's name for it, for Stall (demo.go); "" for none
 
 	// cursor belongs to the stream's handler until the hand-over, and to
 	// the shard's writer from then on.

@@ -18,6 +18,7 @@ type Subscription struct {
 	given  []string // SomeOrders: each order's cursor as the client gave it, "" for none
 	owner  string   // OwnedBy
 	hops   bool     // WithHops
+	tag    string   // Tagged (demo.go)
 }
 
 type kind uint8
