@@ -24,6 +24,9 @@ type Order struct {
 	// NextMoveAt is when the worker will move the order on; zero once the
 	// order is finished.
 	NextMoveAt time.Time
+	// Staff is the staff account that made the order's latest change, when
+	// that was a staff move that named one (see Event.Staff).
+	Staff StaffMember
 }
 
 // An Item is one line of an order, priced when the order was placed.

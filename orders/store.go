@@ -75,7 +75,7 @@ VALUES ($1, $2, $3, $4, 'received', 'customer',
         coalesce($5::timestamptz, now()) + $6 * interval '1 microsecond')
 RETURNING ` + orderColumns
 
-const orderColumns = `id, token, customer_name, items, total_cents, status, seq, created_at, updated_at, next_move_at`
+const orderColumns = `id, token, customer_name, items, total_cents, status, seq, created_at, updated_at, next_move_at, staff_id, staff_name`
 
 // Create validates and stores a new order in status Received. Bad input is
 // a *ValidationError.
@@ -310,10 +310,15 @@ func head(ctx context.Context, q querier) (int64, error) {
 func scanOrder(row pgx.CollectableRow) (Order, error) {
 	var o Order
 	var next *time.Time
+	var staffID *int64
+	var staffName *string
 	err := row.Scan(&o.ID, &o.Token, &o.CustomerName, &o.Items, &o.TotalCents, &o.Status, &o.Seq,
-		&o.CreatedAt, &o.UpdatedAt, &next)
+		&o.CreatedAt, &o.UpdatedAt, &next, &staffID, &staffName)
 	if next != nil {
 		o.NextMoveAt = *next
+	}
+	if staffID != nil && staffName != nil {
+		o.Staff = StaffMember{ID: *staffID, Name: *staffName}
 	}
 	return o, err
 }

@@ -102,30 +102,29 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	// session.
 	h := &Handler{}
 	r.Route("/staff", func(r chi.Router) {
-		if cfg.Staff.Password == "" {
+		accts := cfg.Staff.Accounts
+		if accts == nil {
 			r.Handle("/", handleStaffOff(log))
 			r.Handle("/*", handleStaffOff(log))
 			return
 		}
-		keys := staffKeysOf(cfg.Staff.Password)
-		sessions := newStaffSessions(cfg.Staff, keys, hub.Unavailable, log)
-		devices := deviceCookies{keys: keys, alwaysSecure: cfg.Staff.SecureCookie}
+		sessions := newStaffSessions(cfg.Staff, hub.Unavailable, log)
+		devices := deviceCookies{key: accts.DeviceKey, alwaysSecure: cfg.Staff.SecureCookie}
 		check := cmp.Or(cfg.Staff.SessionCheck, defaultSessionCheck)
-		h.watch = func(ctx context.Context) {
-			go keys() // ready before the first sign-in, without holding up the start
-			sessions.watch(ctx, hub, check)
-		}
+		h.watch = func(ctx context.Context) { sessions.watch(ctx, hub, check) }
 		r.Use(sessions.loadAndSave)
-		r.Method(http.MethodGet, "/login", handleStaffLoginForm(sessions, log))
-		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, devices, newLoginLimits(), log))
+		r.Method(http.MethodGet, "/login", handleStaffLoginForm(accts, sessions, log))
+		r.Method(http.MethodPost, "/login", handleStaffLogin(accts, sessions, devices, newLoginLimits(), log))
 		r.Method(http.MethodGet, "/session", handleStaffSession(sessions))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/", handleStaffBoard(store, sessions, log))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/orders/{token}", handleStaffOrder(store, sessions, log))
+		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/devices", handleStaffDevices(accts, sessions, log))
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
 			r.With(ownedBySession(sessions)).Method(http.MethodGet, "/events", handleStaffEvents(store, hub))
 			r.Method(http.MethodGet, "/orders", handleStaffOrders(store, log))
 			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, hub))
+			r.Method(http.MethodPost, "/devices/sign-out", handleStaffSignOutEverywhere(accts, sessions, hub))
 			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/cancel", handleStaffCancel(store, sessions, log))
 		})

@@ -215,11 +215,11 @@ func (s *Store) List(ctx context.Context) ([]Listing, error) {
 
 // Any reports whether there is at least one account.
 func (s *Store) Any(ctx context.Context) (bool, error) {
-	var any bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM staff_accounts)`).Scan(&any); err != nil {
+	var some bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM staff_accounts)`).Scan(&some); err != nil {
 		return false, fmt.Errorf("look for staff accounts: %w", err)
 	}
-	return any, nil
+	return some, nil
 }
 
 // Authenticate returns the account with this name if password is its
@@ -286,3 +286,7 @@ func (s *Store) Bootstrap(ctx context.Context, name, password string) (Bootstrap
 	}
 	return BootstrapUpdated, nil
 }
+
+// BootstrapName is the name of the account that STAFF_PASSWORD makes, and
+// the one a sign-in with no name stands for.
+const BootstrapName = "staff"
