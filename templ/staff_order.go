@@ -45,7 +45,7 @@ type StaffOrderEvent struct {
 	// By is who made the change: "customer", "worker", or the name of the
 	// staff account (plain "staff" for a staff move that named none).
 	By string
-	At     time.Time
+	At time.Time
 }
 
 // NewStaffOrder lays out o with its history, events oldest first.

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/ordertracker/ordertracker/internal/accounts"
 	views "github.com/ordertracker/ordertracker/templ"
@@ -38,9 +40,13 @@ func handleStaffDevices(accts *accounts.Store, sessions *staffSessions, log *slo
 func handleStaffSignOutEverywhere(accts *accounts.Store, sessions *staffSessions, streams sessionStreams) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := staffMember(r.Context())
-		if _, err := accts.EndSessions(r.Context(), a.ID); err != nil {
+		ended, err := accts.EndSessions(r.Context(), a.ID)
+		if err != nil {
 			sessions.unavailable(w, r, err)
 			return
+		}
+		for _, id := range ended {
+			sessions.members.forget(id)
 		}
 		token, err := sessions.signOut(r.Context())
 		if err != nil {
@@ -49,8 +55,16 @@ func handleStaffSignOutEverywhere(accts *accounts.Store, sessions *staffSessions
 		}
 		streams.EndOwner(token)
 		// The other sessions' streams in this process: the watch would find
-		// them ended within a check; this finds them now.
-		sessions.endEnded(r.Context(), streams)
+		// them ended within a check; this finds them now. The check reads
+		// each session afresh, under a context that holds none (the
+		// request's holds this one's, which Load would return instead).
+		ctx, cancel := context.WithTimeout(context.Background(), sessionReadTimeout)
+		defer cancel()
+		sessions.endEnded(ctx, streams)
 		http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
 	})
 }
+
+// sessionReadTimeout bounds the reads of a check of the sessions made for a
+// request.
+const sessionReadTimeout = 5 * time.Second

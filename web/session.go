@@ -206,7 +206,8 @@ func (s *staffSessions) expiresAt(ctx context.Context) time.Time {
 }
 
 // live reports whether the session with the given token is still signed in
-// and has not expired, reading it, and its sign-in, afresh: a sign-out
+// and has not expired, reading it, and its sign-in, afresh (ctx must hold
+// no session of its own, or Load would return that one): a sign-out
 // everywhere, a new password or the account's removal ends it as surely as
 // a sign-out. An error means the store could not say.
 func (s *staffSessions) live(ctx context.Context, token string) (bool, error) {

@@ -97,13 +97,14 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 }
 
 // EndSessions ends every session of the account (sign out everywhere) and
-// reports how many there were.
-func (s *Store) EndSessions(ctx context.Context, accountID int64) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE account_id = $1`, accountID)
+// returns their ids.
+func (s *Store) EndSessions(ctx context.Context, accountID int64) ([]string, error) {
+	rows, _ := s.pool.Query(ctx, `DELETE FROM staff_sessions WHERE account_id = $1 RETURNING id`, accountID)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, fmt.Errorf("end staff sessions: %w", err)
+		return nil, fmt.Errorf("end staff sessions: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return ids, nil
 }
 
 // DeleteExpired deletes the sessions that have run out.
