@@ -48,7 +48,9 @@ func parseStaffArgs(args []string) (staffCommand, error) {
 		return staffCommand{}, fmt.Errorf("staff: unknown command %q\n\n%s", c.verb, staffUsage)
 	}
 	if len(args)-1 != want {
-		return staffCommand{}, fmt.Errorf("staff %s takes %d argument(s), got %q\n\n%s", c.verb, want, args[1:], staffUsage)
+		// The arguments are not repeated: one of them may be a password
+		// given where it must not be.
+		return staffCommand{}, fmt.Errorf("staff %s takes %d argument(s), got %d\n\n%s", c.verb, want, len(args)-1, staffUsage)
 	}
 	if want == 1 {
 		c.name = args[1]
