@@ -24,11 +24,17 @@ func TestStaffMovesNameTheirAccount(t *testing.T) {
 	if ev, err := s.StaffAdvance(ctx, o.Token, orders.Received, ada); err != nil || ev.Staff != ada || ev.Actor != orders.ByStaff {
 		t.Fatalf("StaffAdvance = %+v, %v; want an event by %v", ev, err, ada)
 	}
+	if got, _ := s.Get(ctx, o.Token); got.Staff != ada {
+		t.Errorf("after ada's move the order names %+v as its last mover, want ada", got.Staff)
+	}
 	// The worker moves it on next: its event names nobody.
 	c.Add(testStages.Cooking)
 	w := orders.NewWorker(s, orders.WorkerOptions{Logger: quiet})
 	if n, err := w.AdvanceDue(ctx); err != nil || n != 1 {
 		t.Fatalf("the worker moved %d (%v), want 1", n, err)
+	}
+	if got, _ := s.Get(ctx, o.Token); got.Staff != (orders.StaffMember{}) {
+		t.Errorf("after the worker's move the order still names %+v", got.Staff)
 	}
 	if ev, err := s.StaffCancel(ctx, createOrder(t, s).Token, bob); err != nil || ev.Staff != bob {
 		t.Fatalf("StaffCancel = %+v, %v; want an event by %v", ev, err, bob)
