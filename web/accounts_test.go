@@ -262,6 +262,17 @@ func TestStaffDevicesAndSigningOutEverywhere(t *testing.T) {
 	if strings.Contains(r.body, oskar) {
 		t.Error("marta's devices page shows oskar")
 	}
+	t.Run("signing in again on a device leaves one sign-in for it", func(t *testing.T) {
+		again := a.send(t, http.MethodPost, "/staff/login", call{form: url.Values{"name": {oskar}, "password": {oskarPassword}}, session: oskarSession, from: "127.0.6.2"})
+		if again.status != http.StatusSeeOther || again.session == nil {
+			t.Fatalf("signing in again = %d, want 303 with a new session", again.status)
+		}
+		oskarSession = again.session
+		r := a.send(t, http.MethodGet, "/staff/devices", call{session: oskarSession})
+		if n := strings.Count(r.body, `class="device-agent"`); n != 1 {
+			t.Errorf("oskar's devices page lists %d sessions after signing in twice on one device, want 1", n)
+		}
+	})
 	if r := a.send(t, http.MethodGet, "/staff/devices", call{}); r.status != http.StatusSeeOther {
 		t.Errorf("GET /staff/devices without a session = %d, want 303 to the sign-in form", r.status)
 	}

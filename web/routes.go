@@ -34,7 +34,7 @@ type Config struct {
 	// Metrics is the registry that /metrics serves; the web side adds its
 	// own collectors and the hub's. Nil means a registry of its own.
 	Metrics *prometheus.Registry
-	// Staff sets up the staff side; without a password it is off.
+	// Staff sets up the staff side; without accounts it is off.
 	Staff StaffConfig
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client, for limits and logs. The zero value trusts none: the
@@ -58,8 +58,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.routes.S
 
 // Run ends, until ctx is done, the staff event streams whose sessions have
 // ended anywhere but by sign-out in this process: by sign-out in another
-// process, by expiry, by removal from the store, or by a change of the
-// staff password (see sessionwatch.go). Without Run, a stream ends with its
+// process, by expiry, by removal from the store, by signing out everywhere,
+// or by the account's removal or new password (see sessionwatch.go). Without Run, a stream ends with its
 // session only when the session is signed out in this process.
 func (h *Handler) Run(ctx context.Context) error {
 	if h.watch != nil {

@@ -162,6 +162,14 @@ func (s *staffSessions) member(ctx context.Context, u use) (accounts.Account, bo
 // worth nothing after it. The sign-in gets its row in staff_sessions, which
 // the account's list of devices shows, with the browser's User-Agent.
 func (s *staffSessions) signIn(ctx context.Context, a accounts.Account, userAgent string) error {
+	// A browser that signs in again, as anyone, leaves no sign-in behind in
+	// the list of devices.
+	if old := s.manager.GetString(ctx, sessionID); old != "" {
+		if err := s.accounts.EndSession(ctx, old); err != nil {
+			return err
+		}
+		s.members.forget(old)
+	}
 	if err := s.manager.RenewToken(ctx); err != nil {
 		return err
 	}
