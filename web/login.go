@@ -101,11 +101,11 @@ const wrongCredentials = "That name and password do not match a staff account."
 // that account before) spends that browser's own allowance; any other
 // spends both its client address's and the name's, whether or not an
 // account has that name; the name's is given back when the password is
-// right, so that it counts wrong guesses alone. The address is the one internal/clientaddr works
-// out: the connection's own, unless it comes from a trusted proxy
-// (TRUSTED_PROXIES), whose X-Forwarded-For is then believed. From anyone
-// else that header is whatever the client wants it to be, and a limit
-// keyed by it would limit nobody.
+// right, so that it counts wrong guesses alone. The address is the one
+// internal/clientaddr works out: the connection's own, unless it comes from
+// a trusted proxy (TRUSTED_PROXIES), whose X-Forwarded-For is then
+// believed. From anyone else that header is whatever the client wants it
+// to be, and a limit keyed by it would limit nobody.
 //
 // A name that no account has costs the same argon2id run as a wrong
 // password and gets the same answer (accounts.Store.Authenticate). Success
