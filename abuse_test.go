@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,29 +162,49 @@ func TestAbuseOrderFlood(t *testing.T) {
 	}
 }
 
+// TestAbuseSignInGuessingBehindAProxy: a guesser behind the same proxy
+// as the staff is limited, by its address whatever name it tries and by
+// the name it tries from however many addresses, and the staff's browser,
+// which signed in before and holds a device cookie, still signs in.
 func TestAbuseSignInGuessingBehindAProxy(t *testing.T) {
 	t.Parallel()
 	base := startAbused(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1/32"})
-	guesser := newClientFrom(t, "127.0.0.1", "X-Forwarded-For", "203.0.113.66")
 	staff := newClientFrom(t, "127.0.0.1", "X-Forwarded-For", "198.51.100.8")
-	form := func(pw string) string { return url.Values{"password": {pw}}.Encode() }
-	limited := 0
-	during(t, func(started chan<- struct{}) {
-		for i := range 50 {
-			if guesser.do(http.MethodPost, base+"/staff/login", "application/x-www-form-urlencoded", form("guess")) == http.StatusTooManyRequests {
-				limited++
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staff.http.Jar = jar
+	form := func(name, pw string) string { return url.Values{"name": {name}, "password": {pw}}.Encode() }
+	// Yesterday's sign-in, which left the browser its device cookie.
+	if got := staff.do(http.MethodPost, base+"/staff/login", "application/x-www-form-urlencoded", form("", "open sesame")); got != http.StatusSeeOther {
+		t.Fatalf("the first sign-in = %d, want 303", got)
+	}
+	for i, target := range []struct{ what, name string }{
+		{"another name", "someone"},
+		{"the staff's own name", ""},
+	} {
+		t.Run("guessing at "+target.what, func(t *testing.T) {
+			guesser := newClientFrom(t, "127.0.0.1", "X-Forwarded-For", "203.0.113."+strconv.Itoa(66+i))
+			limited := 0
+			during(t, func(started chan<- struct{}) {
+				for i := range 50 {
+					if guesser.do(http.MethodPost, base+"/staff/login", "application/x-www-form-urlencoded", form(target.name, "guess")) == http.StatusTooManyRequests {
+						limited++
+					}
+					if i == 10 {
+						close(started)
+					}
+				}
+			}, func() {
+				if got := staff.do(http.MethodPost, base+"/staff/login", "application/x-www-form-urlencoded", form("", "open sesame")); got != http.StatusSeeOther {
+					t.Errorf("staff behind the same proxy signing in = %d, want 303: the guesser locked them out", got)
+				}
+			})
+			if limited < 40 {
+				t.Errorf("%d of 50 guesses were refused, want all but the first few", limited)
 			}
-			if i == 10 {
-				close(started)
-			}
-		}
-	}, func() {
-		if got := staff.do(http.MethodPost, base+"/staff/login", "application/x-www-form-urlencoded", form("open sesame")); got != http.StatusSeeOther {
-			t.Errorf("staff behind the same proxy signing in = %d, want 303: the guesser locked them out", got)
-		}
-	})
-	if limited < 40 {
-		t.Errorf("%d of 50 guesses were refused, want all but the first few", limited)
+		})
 	}
 }
 

@@ -81,7 +81,7 @@ func isCommand(name string) bool {
 		}
 		return ""
 	}
-	err := run(context.Background(), []string{name, "extra"}, getenv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{name, "extra"}, getenv, nil, io.Discard, io.Discard)
 	return err != nil && strings.Contains(err.Error(), "unexpected arguments")
 }
 

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/internal/clientaddr"
 	"github.com/ordertracker/ordertracker/internal/ratelimit"
 	"github.com/ordertracker/ordertracker/orders"
@@ -36,7 +38,7 @@ type config struct {
 	tlsCert       string                // TLS_CERT_FILE
 	tlsKey        string                // TLS_KEY_FILE
 
-	staffPassword   string        // STAFF_PASSWORD
+	staffPassword   string        // STAFF_PASSWORD: the password of the account "staff"
 	sessionLifetime time.Duration // STAFF_SESSION_LIFETIME
 	secureCookie    bool          // STAFF_COOKIE_SECURE
 
@@ -134,6 +136,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("REPLAY_WINDOW", v, "want a whole number of events, or 0 to replay every resume from the database")
 		}
 		c.window = n
+	}
+	// The password itself is never repeated in an error.
+	if n := utf8.RuneCountInString(c.staffPassword); c.staffPassword != "" && (n < accounts.MinPassword || n > accounts.MaxPassword) {
+		errs = append(errs, fmt.Errorf("STAFF_PASSWORD: %d characters; %w", n, accounts.ErrWeakPassword))
 	}
 	if v := getenv("REPLAY_WINDOW_AGE"); v != "" {
 		dur, err := time.ParseDuration(v)

@@ -112,3 +112,17 @@ func TestConfigReadsDemoControls(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigRefusesAStaffPasswordTooShortWithoutRepeatingIt(t *testing.T) {
+	t.Parallel()
+	_, err := loadConfig(env(map[string]string{"STAFF_PASSWORD": "sesame"}))
+	if err == nil || !strings.Contains(err.Error(), "STAFF_PASSWORD") {
+		t.Fatalf("error %v, want one naming STAFF_PASSWORD", err)
+	}
+	if strings.Contains(err.Error(), "sesame") {
+		t.Errorf("the error %q repeats the password", err)
+	}
+	if c, err := loadConfig(env(map[string]string{"STAFF_PASSWORD": "open sesame"})); err != nil || c.staffPassword != "open sesame" {
+		t.Errorf("a good password: %v, %q", err, c.staffPassword)
+	}
+}

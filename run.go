@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/internal/clientaddr"
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/migrations"
@@ -33,6 +34,8 @@ Commands:
   web       run the web server
   worker    run the status worker
   migrate   bring the database schema up to date and exit
+  staff     manage staff accounts: staff add|list|remove|password [NAME]
+            (run "ordertracker staff help" for more)
   healthcheck  exit 0 if the web server on ADDR is ready, 1 if not (for
             container healthchecks in images without curl)
 
@@ -40,13 +43,20 @@ Configuration is read from environment variables; see README.md.`
 
 // run is the whole program: it reads its configuration, opens the database,
 // applies migrations, and runs the roles named by args until ctx is done.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	command := ""
 	if len(args) > 0 {
 		command = args[0]
 	}
+	var staffCmd staffCommand
 	switch command {
 	case "", "web", "worker", "migrate", "healthcheck":
+	case "staff":
+		var err error
+		if staffCmd, err = parseStaffArgs(args[1:]); err != nil {
+			return err
+		}
+		args = args[:1]
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -77,6 +87,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if command == "migrate" {
 		fmt.Fprintln(stdout, "The database schema is up to date.")
 		return nil
+	}
+	accts := accounts.NewStore(pool)
+	if command == "staff" {
+		return runStaff(ctx, staffCmd, accts, stdin, stdout)
 	}
 
 	store := orders.NewStore(pool, orders.Options{Stages: cfg.stages})
@@ -115,9 +129,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		hub.PublishFrom(head, recent)
 		listener.Handle(hub.Publish)
-		staff := staffConfig(cfg, stdout)
-		staff.Sessions = pgxstore.NewWithCleanupInterval(pool, 0)
-		g.Go(func() error { return expireSessions(ctx, pool, log) })
+		if err := bootstrapStaff(ctx, cfg, accts, stdout, log); err != nil {
+			return err
+		}
+		staff := web.StaffConfig{
+			Accounts:        accts,
+			Sessions:        pgxstore.NewWithCleanupInterval(pool, 0),
+			SessionLifetime: cfg.sessionLifetime,
+			SecureCookie:    cfg.secureCookie,
+		}
+		g.Go(func() error { return expireSessions(ctx, pool, accts, log) })
 		app := web.NewHandler(store, hub, readinessChecks(pool, listener, hub), web.Config{
 			Metrics: metrics,
 			Staff:   staff,
@@ -180,21 +201,35 @@ func readinessChecks(pool *pgxpool.Pool, listener *orders.Listener, hub *stream.
 	}
 }
 
-// staffConfig is the staff side's configuration. Only on its private
-// development database (no DATABASE_URL) may the program make up a
-// password, which it prints once; anywhere else, without STAFF_PASSWORD,
-// the staff side stays off.
-func staffConfig(cfg config, stdout io.Writer) web.StaffConfig {
-	staff := web.StaffConfig{
-		Password:        cfg.staffPassword,
-		SessionLifetime: cfg.sessionLifetime,
-		SecureCookie:    cfg.secureCookie,
+// bootstrapStaff makes sure that STAFF_PASSWORD, when set, signs in as the
+// account "staff" (accounts.BootstrapName), for demos that sign in with one
+// known password: it creates the account or gives it that password (which
+// ends its sessions), and leaves it alone when it already has it. Only on
+// its private development database (no DATABASE_URL), and only while there
+// is no account at all, may the program make up a password, which it
+// prints once.
+func bootstrapStaff(ctx context.Context, cfg config, accts *accounts.Store, stdout io.Writer, log *slog.Logger) error {
+	password := cfg.staffPassword
+	if password == "" {
+		if cfg.databaseURL != "" {
+			return nil
+		}
+		some, err := accts.Any(ctx)
+		if err != nil || some {
+			return err
+		}
+		password = rand.Text()
+		fmt.Fprintf(stdout, "Staff sign-in for this run: name %s, password %s (set STAFF_PASSWORD to choose one, or run: ordertracker staff add NAME)\n",
+			accounts.BootstrapName, password)
 	}
-	if staff.Password == "" && cfg.databaseURL == "" {
-		staff.Password = rand.Text()
-		fmt.Fprintf(stdout, "Staff password for this run: %s (set STAFF_PASSWORD to choose one)\n", staff.Password)
+	did, err := accts.Bootstrap(ctx, accounts.BootstrapName, password)
+	if err != nil {
+		return fmt.Errorf("STAFF_PASSWORD: make the account %q: %w", accounts.BootstrapName, err)
 	}
-	return staff
+	if did != accounts.BootstrapUnchanged {
+		log.Info("staff account from STAFF_PASSWORD", "account", accounts.BootstrapName, "did", string(did))
+	}
+	return nil
 }
 
 // serve runs the HTTP server until ctx is done, then shuts it down: the
@@ -329,11 +364,12 @@ func migrate(ctx context.Context, direct *pgx.ConnConfig, log *slog.Logger) erro
 // deleteExpiredSessions deletes the staff sessions that have run out.
 const deleteExpiredSessions = `DELETE FROM sessions WHERE expiry < now()`
 
-// expireSessions deletes expired staff sessions every few minutes until ctx
-// is done. The session store can do this itself, but its own goroutine
-// cannot be stopped without a data race (StopCleanup reads a field the
-// goroutine writes), so it is turned off and the job runs here.
-func expireSessions(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+// expireSessions deletes expired staff sessions, and the accounts' records
+// of them, every few minutes until ctx is done. The session store can do
+// this itself, but its own goroutine cannot be stopped without a data race
+// (StopCleanup reads a field the goroutine writes), so it is turned off and
+// the job runs here.
+func expireSessions(ctx context.Context, pool *pgxpool.Pool, accts *accounts.Store, log *slog.Logger) error {
 	tick := time.NewTicker(5 * time.Minute)
 	defer tick.Stop()
 	for {
@@ -343,6 +379,9 @@ func expireSessions(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) e
 		case <-tick.C:
 			if _, err := pool.Exec(ctx, deleteExpiredSessions); err != nil && ctx.Err() == nil {
 				log.Warn("delete expired staff sessions", "err", err)
+			}
+			if err := accts.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("delete expired staff sign-ins", "err", err)
 			}
 		}
 	}

@@ -52,7 +52,7 @@ func startRunOutput(t *testing.T, args []string, vars map[string]string) (string
 	out, outW := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, args, env(vars), outW, io.Discard)
+		errc <- run(ctx, args, env(vars), nil, outW, io.Discard)
 		outW.Close()
 	}()
 	printed := &runOutput{more: make(chan struct{}, 1)}
@@ -196,7 +196,7 @@ func TestRunServesAndShutsDownWithAStreamOpen(t *testing.T) {
 func TestRunMigrateAppliesTheSchemaAndExits(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
-	err := run(context.Background(), []string{"migrate"}, env(map[string]string{"DATABASE_URL": pgtest.NewEmptyDatabase(t)}), &out, io.Discard)
+	err := run(context.Background(), []string{"migrate"}, env(map[string]string{"DATABASE_URL": pgtest.NewEmptyDatabase(t)}), nil, &out, io.Discard)
 	if err != nil || !strings.Contains(out.String(), "up to date") {
 		t.Errorf("migrate: %v, said %q", err, out.String())
 	}
@@ -224,7 +224,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{"a direct URL that cannot be parsed", nil, map[string]string{"DATABASE_URL": "postgres://localhost/db", "DATABASE_DIRECT_URL": "postgres://u:secret@[::1/db"}, "DATABASE_DIRECT_URL"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), tt.args, env(tt.vars), io.Discard, io.Discard)
+			err := run(context.Background(), tt.args, env(tt.vars), nil, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("run error = %v, want one containing %q", err, tt.want)
 			}
@@ -259,7 +259,7 @@ func TestHealthcheckAsksTheServerOnADDR(t *testing.T) {
 	base, _ := startRun(t, []string{"web"}, map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "ADDR": "127.0.0.1:0"})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
 	check := func() error {
-		return run(context.Background(), []string{"healthcheck"}, env(map[string]string{"ADDR": ":" + port}), io.Discard, io.Discard)
+		return run(context.Background(), []string{"healthcheck"}, env(map[string]string{"ADDR": ":" + port}), nil, io.Discard, io.Discard)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for err := check(); err != nil; err = check() {
@@ -274,7 +274,7 @@ func TestHealthcheckAsksTheServerOnADDR(t *testing.T) {
 	}
 	_, closed, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
-	if err := run(context.Background(), []string{"healthcheck"}, env(map[string]string{"ADDR": ":" + closed}), io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"healthcheck"}, env(map[string]string{"ADDR": ":" + closed}), nil, io.Discard, io.Discard); err == nil {
 		t.Error("healthcheck of a port nobody listens on succeeded")
 	}
 }
@@ -361,7 +361,7 @@ func startWorker(t *testing.T, vars map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, []string{"worker"}, env(vars), io.Discard, io.Discard) }()
+	go func() { errc <- run(ctx, []string{"worker"}, env(vars), nil, io.Discard, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-errc; err != nil {
@@ -385,7 +385,7 @@ func TestRunBehindATransactionPooler(t *testing.T) {
 		"STAGE_DURATIONS":     fastStages,
 	}
 	var out strings.Builder
-	if err := run(t.Context(), []string{"migrate"}, env(vars), &out, io.Discard); err != nil {
+	if err := run(t.Context(), []string{"migrate"}, env(vars), nil, &out, io.Discard); err != nil {
 		t.Fatalf("migrate through PgBouncer: %v", err)
 	}
 	startWorker(t, vars)
@@ -477,7 +477,7 @@ func TestRunServesMetricsOnlyOnMETRICS_ADDR(t *testing.T) {
 func TestRunKeepsDatabasePasswordsOutOfConfigurationErrors(t *testing.T) {
 	for _, name := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL"} {
 		vars := map[string]string{"DATABASE_URL": "postgres://localhost/db", name: "postgres://u:hunter2@[::1/db"}
-		err := run(context.Background(), nil, env(vars), io.Discard, io.Discard)
+		err := run(context.Background(), nil, env(vars), nil, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("a %s that cannot be parsed: run error = %v, want one naming it without its password", name, err)
 		}

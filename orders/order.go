@@ -24,6 +24,9 @@ type Order struct {
 	// NextMoveAt is when the worker will move the order on; zero once the
 	// order is finished.
 	NextMoveAt time.Time
+	// Staff is the staff account that made the order's latest change, when
+	// that was a staff move that named one (see Event.Staff).
+	Staff StaffMember
 }
 
 // An Item is one line of an order, priced when the order was placed.
@@ -46,6 +49,10 @@ type Event struct {
 	Status Status
 	Actor  Actor
 	At     time.Time
+	// Staff is the staff account that made a staff move: its name as it
+	// was then, kept after the account is removed. Zero for every other
+	// move, and for staff moves logged before there were accounts.
+	Staff StaffMember
 
 	// CustomerName, Items and TotalCents describe the order, so that a board
 	// of all orders can show one it has not seen before.
@@ -60,6 +67,12 @@ type Event struct {
 	// Noticed is when this process's listener heard of the event; zero for
 	// events read from the log for a replay.
 	Noticed time.Time
+}
+
+// A StaffMember is a staff account as the event log names it.
+type StaffMember struct {
+	ID   int64
+	Name string
 }
 
 // NewToken returns a fresh customer token: 26 characters of base32 carrying

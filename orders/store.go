@@ -75,7 +75,7 @@ VALUES ($1, $2, $3, $4, 'received', 'customer',
         coalesce($5::timestamptz, now()) + $6 * interval '1 microsecond')
 RETURNING ` + orderColumns
 
-const orderColumns = `id, token, customer_name, items, total_cents, status, seq, created_at, updated_at, next_move_at`
+const orderColumns = `id, token, customer_name, items, total_cents, status, seq, created_at, updated_at, next_move_at, staff_id, staff_name`
 
 // Create validates and stores a new order in status Received. Bad input is
 // a *ValidationError.
@@ -164,7 +164,30 @@ func (s *Store) Advance(ctx context.Context, token string, from Status, by Actor
 	if !ok || !from.CanMove(to, by) {
 		return Event{}, s.illegal(ctx, token)
 	}
-	return s.move(ctx, token, from, to, by)
+	return s.move(ctx, token, from, to, by, StaffMember{})
+}
+
+// StaffAdvance is Advance by staff, naming the account that makes the move
+// in its event.
+func (s *Store) StaffAdvance(ctx context.Context, token string, from Status, who StaffMember) (Event, error) {
+	to, ok := from.Next()
+	if !ok || !from.CanMove(to, ByStaff) {
+		return Event{}, s.illegal(ctx, token)
+	}
+	return s.move(ctx, token, from, to, ByStaff, who)
+}
+
+// StaffCancel is Cancel by staff, naming the account that makes the move
+// in its event.
+func (s *Store) StaffCancel(ctx context.Context, token string, who StaffMember) (Event, error) {
+	o, err := s.Get(ctx, token)
+	if err != nil {
+		return Event{}, err
+	}
+	if !o.Status.CanMove(Cancelled, ByStaff) {
+		return Event{}, ErrIllegalTransition
+	}
+	return s.move(ctx, token, o.Status, Cancelled, ByStaff, who)
 }
 
 // Cancel cancels the order on behalf of by, if Moves lets by cancel it where
@@ -177,22 +200,30 @@ func (s *Store) Cancel(ctx context.Context, token string, by Actor) (Event, erro
 	if !o.Status.CanMove(Cancelled, by) {
 		return Event{}, ErrIllegalTransition
 	}
-	return s.move(ctx, token, o.Status, Cancelled, by)
+	return s.move(ctx, token, o.Status, Cancelled, by, StaffMember{})
 }
 
 const moveOrder = `
 UPDATE orders
 SET status = $3, actor = $4, updated_at = coalesce($5::timestamptz, now()),
-    next_move_at = coalesce($5::timestamptz, now()) + $6 * interval '1 microsecond'
+    next_move_at = coalesce($5::timestamptz, now()) + $6 * interval '1 microsecond',
+    staff_id = $7, staff_name = $8
 WHERE token = $1 AND status = $2
 RETURNING id, seq, updated_at`
 
-func (s *Store) move(ctx context.Context, token string, from, to Status, by Actor) (Event, error) {
+// move makes one move; who, for a staff move, is the account that makes it
+// (zero: none), which the guard clears for any other actor's.
+func (s *Store) move(ctx context.Context, token string, from, to Status, by Actor, who StaffMember) (Event, error) {
 	if !ValidToken(token) {
 		return Event{}, ErrNotFound
 	}
+	var staffID *int64
+	var staffName *string
+	if who != (StaffMember{}) {
+		staffID, staffName = &who.ID, &who.Name
+	}
 	var ev Event
-	err := s.pool.QueryRow(ctx, moveOrder, token, from, to, by, s.clock(), micros(s.stages.For(to))).
+	err := s.pool.QueryRow(ctx, moveOrder, token, from, to, by, s.clock(), micros(s.stages.For(to)), staffID, staffName).
 		Scan(&ev.OrderID, &ev.Seq, &ev.At)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -225,7 +256,7 @@ func isIllegalTransition(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.ConstraintName == "order_transition"
 }
 
-const eventColumns = `e.position, e.order_id, o.token, e.seq, e.status, e.actor, e.at, e.logged_at, o.customer_name, o.items, o.total_cents`
+const eventColumns = `e.position, e.order_id, o.token, e.seq, e.status, e.actor, e.at, e.logged_at, o.customer_name, o.items, o.total_cents, e.staff_id, e.staff_name`
 
 // Events returns the order's events after sequence number afterSeq, oldest
 // first; afterSeq 0 is the whole history.
@@ -279,10 +310,15 @@ func head(ctx context.Context, q querier) (int64, error) {
 func scanOrder(row pgx.CollectableRow) (Order, error) {
 	var o Order
 	var next *time.Time
+	var staffID *int64
+	var staffName *string
 	err := row.Scan(&o.ID, &o.Token, &o.CustomerName, &o.Items, &o.TotalCents, &o.Status, &o.Seq,
-		&o.CreatedAt, &o.UpdatedAt, &next)
+		&o.CreatedAt, &o.UpdatedAt, &next, &staffID, &staffName)
 	if next != nil {
 		o.NextMoveAt = *next
+	}
+	if staffID != nil && staffName != nil {
+		o.Staff = StaffMember{ID: *staffID, Name: *staffName}
 	}
 	return o, err
 }
@@ -290,10 +326,15 @@ func scanOrder(row pgx.CollectableRow) (Order, error) {
 func scanEvent(row pgx.CollectableRow) (Event, error) {
 	var e Event
 	var logged *time.Time
+	var staffID *int64
+	var staffName *string
 	err := row.Scan(&e.Position, &e.OrderID, &e.Token, &e.Seq, &e.Status, &e.Actor, &e.At, &logged,
-		&e.CustomerName, &e.Items, &e.TotalCents)
+		&e.CustomerName, &e.Items, &e.TotalCents, &staffID, &staffName)
 	if logged != nil {
 		e.Logged = *logged
+	}
+	if staffID != nil && staffName != nil {
+		e.Staff = StaffMember{ID: *staffID, Name: *staffName}
 	}
 	return e, err
 }

@@ -243,7 +243,10 @@
 		head.append(name, el("span", "order-total", money(u.total_cents)));
 		const since = el("p", "order-since");
 		since.append(el("span", "order-since-label"), " ", el("time"), el("span", "order-age"));
-		li.append(head, el("p", "order-items", itemsSummary(u.items)), since);
+		const by = el("p", "order-by", "by ");
+		by.append(el("span", "order-by-name"));
+		by.hidden = true;
+		li.append(head, el("p", "order-items", itemsSummary(u.items)), since, by);
 		return { token: u.token, name: u.name, seq: 0, at: "", key: null, el: li, col: null, age: "", stage: "" };
 	}
 
@@ -265,6 +268,12 @@
 		li.dataset.at = u.at;
 		filterCard(card);
 		li.querySelector(".order-since-label").textContent = col.timeLabel;
+		// Who on the staff made the latest move, when someone did.
+		const by = li.querySelector(".order-by");
+		if (by) {
+			by.querySelector(".order-by-name").textContent = u.staff || "";
+			by.hidden = !u.staff;
+		}
 		const time = li.querySelector(".order-since time");
 		const at = new Date(u.at);
 		if (!Number.isNaN(at.getTime())) {

@@ -79,6 +79,9 @@ func Money(cents int) string {
 // <time> element in the reader's own zone.
 func Clock(t time.Time) string { return t.UTC().Format("15:04:05") + " UTC" }
 
+// DayClock is a time with its day, for what may be days old.
+func DayClock(t time.Time) string { return t.UTC().Format("2 Jan 15:04") + " UTC" }
+
 // shortClock is Clock without the seconds.
 func shortClock(t time.Time) string { return t.UTC().Format("15:04") + " UTC" }
 

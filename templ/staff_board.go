@@ -29,6 +29,8 @@ type StaffBoard struct {
 	// cards leave it and it has room for more.
 	OrdersURL string
 	Columns   []StaffColumn
+	// Member is the name of the staff account signed in.
+	Member string
 }
 
 // A StaffColumn is one status of the board: how many orders it holds, and
@@ -82,6 +84,9 @@ type StaffCard struct {
 	// it, so a card the script makes from an event shows the same; when
 	// the order was placed is only in the first.)
 	Entered time.Time
+	// By names the staff account that made the order's latest change, when
+	// a member of staff made it; empty otherwise.
+	By string
 }
 
 // The windows of the board's columns. An unfinished column shows
@@ -211,6 +216,7 @@ func NewStaffBoard(assets Assets, b orders.Board, windows BoardWindows, eventsUR
 				Total:   Money(o.TotalCents),
 				Seq:     o.Seq,
 				Entered: o.UpdatedAt,
+				By:      o.Staff.Name,
 			})
 		}
 		if !s.Terminal() && c.Window < BoardWindowMax {

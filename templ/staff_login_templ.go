@@ -17,7 +17,8 @@ type StaffLogin struct {
 	Problem string
 }
 
-// StaffLoginPage asks for the staff password.
+// StaffLoginPage asks for a staff account's name and password. A blank name
+// stands for the account that STAFF_PASSWORD makes, "staff".
 func StaffLoginPage(p StaffLogin) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -54,7 +55,7 @@ func StaffLoginPage(p StaffLogin) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.Stylesheet).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templ/staff_login.templ`, Line: 14, Col: 44}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templ/staff_login.templ`, Line: 15, Col: 44}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var3)
 			if templ_7745c5c3_Err != nil {
@@ -72,7 +73,7 @@ func StaffLoginPage(p StaffLogin) templ.Component {
 				var templ_7745c5c3_Var4 string
 				templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(p.Problem)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `templ/staff_login.templ`, Line: 20, Col: 19}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `templ/staff_login.templ`, Line: 21, Col: 19}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 				if templ_7745c5c3_Err != nil {
@@ -83,7 +84,7 @@ func StaffLoginPage(p StaffLogin) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<form method=\"post\" action=\"/staff/login\"><div class=\"field\"><label for=\"password\">Staff password</label> <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required autofocus></div><button class=\"button primary\" type=\"submit\">Sign in</button></form></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<form method=\"post\" action=\"/staff/login\"><div class=\"field\"><label for=\"name\">Your name</label> <input type=\"text\" id=\"name\" name=\"name\" autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" maxlength=\"32\" placeholder=\"staff\" aria-describedby=\"name-hint\" autofocus><p class=\"hint\" id=\"name-hint\">Blank signs in as <code>staff</code>, the account of <code>STAFF_PASSWORD</code>.</p></div><div class=\"field\"><label for=\"password\">Password</label> <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required></div><button class=\"button primary\" type=\"submit\">Sign in</button></form></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -97,13 +98,16 @@ func StaffLoginPage(p StaffLogin) templ.Component {
 	})
 }
 
-// StaffOff is the page of the staff side when it has no password.
+// StaffOff is the page of the staff side when nobody can sign in: it has no
+// accounts (NoAccounts), or the server runs without them.
 type StaffOff struct {
 	Assets     Assets
 	Stylesheet string
+	// NoAccounts says that the staff side is on but has no account yet.
+	NoAccounts bool
 }
 
-// StaffOffPage says that the staff side is off, and how to turn it on.
+// StaffOffPage says that nobody can sign in yet, and how to make an account.
 func StaffOffPage(p StaffOff) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -140,19 +144,34 @@ func StaffOffPage(p StaffOff) templ.Component {
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.Stylesheet).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templ/staff_login.templ`, Line: 50, Col: 44}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templ/staff_login.templ`, Line: 69, Col: 44}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var7)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "\"><section class=\"card staff-login\" aria-labelledby=\"off-heading\"><p class=\"eyebrow\">Staff</p><h1 id=\"off-heading\">The staff side is off</h1><p>Staff sign in with a password, and this server has none. To turn the staff side on, set the environment variable <code>STAFF_PASSWORD</code> to a long password of your choosing and restart the server, for example:</p><pre class=\"staff-command\"><code>STAFF_PASSWORD='correct horse battery staple' go run .</code></pre><p>Run without <code>DATABASE_URL</code>, <code>go run .</code> makes up a password for itself and prints it when it starts.</p></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "\"><section class=\"card staff-login\" aria-labelledby=\"off-heading\"><p class=\"eyebrow\">Staff</p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			if p.NoAccounts {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<h1 id=\"off-heading\">No staff accounts yet</h1>")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			} else {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<h1 id=\"off-heading\">The staff side is off</h1>")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<p>Each member of staff signs in with a name and a password of their own. Create an account on the server's command line; it asks for the password:</p><pre class=\"staff-command\"><code>ordertracker staff add ada</code></pre><p>(<code>go run . staff add ada</code> from the source.) Or, for a demo, set <code>STAFF_PASSWORD</code> and restart the server: it makes an account named <code>staff</code> with that password, for example:</p><pre class=\"staff-command\"><code>STAFF_PASSWORD='correct horse battery staple' go run .</code></pre><p>Run without <code>DATABASE_URL</code> and without any account, <code>go run .</code> makes up a password for <code>staff</code> and prints it when it starts.</p></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = layout(head{Title: "Staff side off · " + Site, Assets: p.Assets}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var6), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = layout(head{Title: "No staff accounts · " + Site, Assets: p.Assets}).Render(templ.WithChildren(ctx, templ_7745c5c3_Var6), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

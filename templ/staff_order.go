@@ -42,8 +42,10 @@ type StaffOrderItem struct {
 // A StaffOrderEvent is one change in an order's history.
 type StaffOrderEvent struct {
 	Status string
-	By     string // "customer", "worker" or "staff"
-	At     time.Time
+	// By is who made the change: "customer", "worker", or the name of the
+	// staff account (plain "staff" for a staff move that named none).
+	By string
+	At time.Time
 }
 
 // NewStaffOrder lays out o with its history, events oldest first.
@@ -63,7 +65,11 @@ func NewStaffOrder(assets Assets, o orders.Order, events []orders.Event, now tim
 		p.Items = append(p.Items, StaffOrderItem{Quantity: it.Quantity, Name: it.Name, Price: Money(it.PriceCents * it.Quantity)})
 	}
 	for _, e := range events {
-		p.History = append(p.History, StaffOrderEvent{Status: e.Status.Label(), By: string(e.Actor), At: e.At})
+		by := string(e.Actor)
+		if e.Staff.Name != "" {
+			by = e.Staff.Name
+		}
+		p.History = append(p.History, StaffOrderEvent{Status: e.Status.Label(), By: by, At: e.At})
 	}
 	return p
 }

@@ -67,8 +67,8 @@ func audit(t *testing.T, tb *tab, what string) {
 }
 
 // TestBrowserPagesPassAnAccessibilityAudit audits every page a person
-// sees, live: the order form, a tracking page, the sign-in form and the
-// staff board.
+// sees, live: the order form, a tracking page, the sign-in form, the
+// staff board and the list of one's devices.
 func TestBrowserPagesPassAnAccessibilityAudit(t *testing.T) {
 	t.Parallel()
 	a := newStaffApp(t, staffOptions{})
@@ -86,4 +86,7 @@ func TestBrowserPagesPassAnAccessibilityAudit(t *testing.T) {
 	a.signIn(t, tb)
 	tb.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
 	audit(t, tb, "the staff board")
+	tb.do(t, chromedp.Navigate(a.server.URL+"/staff/devices"))
+	tb.waitFor(t, "the devices page is ready", `!!document.getElementById('devices')`)
+	audit(t, tb, "the staff's devices")
 }

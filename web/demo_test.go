@@ -16,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/internal/pgtest"
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
@@ -41,12 +42,16 @@ func newDemoApp(t *testing.T, controls bool) *demoApp {
 		fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: stages})},
 		pool:     pool,
 		hub:      stream.NewHub(stream.Options{Retry: 300 * time.Millisecond, Heartbeat: demoHeartbeat, Logger: quiet}),
+		accounts: accounts.NewStore(pool),
 		password: testStaffPassword,
 	}}
+	if _, err := a.accounts.Bootstrap(context.Background(), accounts.BootstrapName, a.password); err != nil {
+		t.Fatal(err)
+	}
 	a.worker = orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
 	a.listener, a.startWorker = runListener(t, pool.Config().ConnConfig, -1, a.hub.Publish, a.worker)
 	cfg := Config{
-		Staff: StaffConfig{Password: a.password, Sessions: pgxstore.NewWithCleanupInterval(pool, 0)},
+		Staff: StaffConfig{Accounts: a.accounts, Sessions: pgxstore.NewWithCleanupInterval(pool, 0)},
 		Demo:  DemoConfig{Controls: controls, Listener: ListenerOn(a.listener, pool), Worker: a.worker},
 	}
 	handler := NewHandler(a.store, a.hub, nil, cfg, quiet)

@@ -1,12 +1,15 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordertracker/ordertracker/internal/accounts"
 )
 
 // guessUntilLimited makes wrong sign-in attempts as c until one is answered
@@ -46,6 +49,8 @@ func TestStaffKnownBrowserSignsInWhileItsAddressIsLimited(t *testing.T) {
 	}
 	device := first.device
 	nonce, signature, _ := strings.Cut(device.Value, ".")
+	// So did another browser, elsewhere, that comes to the office later.
+	other := a.signInAs(t, call{from: "127.0.4.2"}).device
 
 	// Someone else at the office guesses until the address is limited.
 	a.guessUntilLimited(t, call{from: office})
@@ -80,7 +85,6 @@ func TestStaffKnownBrowserSignsInWhileItsAddressIsLimited(t *testing.T) {
 			t.Errorf("the right password after guessing as the known browser = %d, want 429 that names the browser", r.status)
 		}
 		// Its guessing did not spend another known browser's allowance.
-		other := a.signInAs(t, call{from: "127.0.4.2"}).device
 		if r := a.signInAs(t, call{from: office, device: other}); r.status != http.StatusSeeOther {
 			t.Errorf("another known browser at the office = %d, want 303", r.status)
 		}
@@ -99,9 +103,9 @@ func TestStaffKnownBrowserSignsInWhileItsAddressIsLimited(t *testing.T) {
 	})
 }
 
-// deviceKey gives staffKeys whose device key is key.
-func deviceKey(key string) func() staffKeys {
-	return func() staffKeys { return staffKeys{device: []byte(key)} }
+// deviceKey gives key as the device cookie key.
+func deviceKey(key string) func(context.Context) ([]byte, error) {
+	return func(context.Context) ([]byte, error) { return []byte(key), nil }
 }
 
 // signedElsewhere is a well-formed device cookie signed with a key that is
@@ -109,7 +113,7 @@ func deviceKey(key string) func() staffKeys {
 func signedElsewhere(t *testing.T) *http.Cookie {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	deviceCookies{keys: deviceKey("a key of another deployment")}.issue(rec, httptest.NewRequest(http.MethodPost, "/staff/login", nil))
+	deviceCookies{key: deviceKey("a key of another deployment")}.issue(rec, httptest.NewRequest(http.MethodPost, "/staff/login", nil), accounts.BootstrapName)
 	cookies := rec.Result().Cookies()
 	if len(cookies) != 1 {
 		t.Fatalf("issue set %d cookies, want 1", len(cookies))
@@ -161,36 +165,44 @@ func TestStaffDeviceCookie(t *testing.T) {
 	})
 }
 
-func TestStaffDeviceCookieFollowsThePassword(t *testing.T) {
+// TestStaffDeviceCookieIsForItsAccount: a browser known for one account is
+// unknown to the others, so a member of staff cannot guess a colleague's
+// password at their own browser's allowance.
+func TestStaffDeviceCookieIsForItsAccount(t *testing.T) {
 	t.Parallel()
-	before := newStaffApp(t, staffOptions{sessionCheck: hour})
-	device := before.signInAs(t, call{from: "127.0.5.1"}).device
+	a := newStaffApp(t, staffOptions{sessionCheck: hour})
+	a.addAccount(t, "ada", "ada's own password")
+	device := a.signInAs(t, call{from: "127.0.5.1"}).device
 	if device == nil {
 		t.Fatal("sign-in set no device cookie")
 	}
-	after := newStaffApp(t, staffOptions{pool: before.pool, password: "a new staff password, after a leak", sessionCheck: hour})
-	after.guessUntilLimited(t, call{from: "127.0.5.1"})
-	if r := after.signInAs(t, call{from: "127.0.5.1", device: device}); r.status != http.StatusTooManyRequests {
-		t.Errorf("the old password's device cookie at a limited address = %d, want 429: it counts as none", r.status)
+	a.guessUntilLimited(t, call{from: "127.0.5.1"})
+	ada := url.Values{"name": {"ada"}, "password": {"ada's own password"}}
+	if r := a.send(t, http.MethodPost, "/staff/login", call{form: ada, from: "127.0.5.1", device: device}); r.status != http.StatusTooManyRequests {
+		t.Errorf("staff's device cookie signing in as ada at a limited address = %d, want 429: it counts as none", r.status)
+	}
+	if r := a.signInAs(t, call{from: "127.0.5.1", device: device}); r.status != http.StatusSeeOther {
+		t.Errorf("staff's device cookie signing in as staff = %d, want 303", r.status)
 	}
 }
 
 // FuzzDeviceCookieNonce holds that only a cookie issue made is accepted,
 // whatever else a client sends.
 func FuzzDeviceCookieNonce(f *testing.F) {
-	d := deviceCookies{keys: deviceKey("fuzz key")}
-	for _, seed := range []string{"", ".", "a.b", "AAAA.", ".sig", "a\r\nb.c", "\x00.\x00", "\xff\xfe.x", d.sign("n") + ".n", "n." + d.sign("n") + "."} {
+	d := deviceCookies{key: deviceKey("fuzz key")}
+	key := []byte("fuzz key")
+	for _, seed := range []string{"", ".", "a.b", "AAAA.", ".sig", "a\r\nb.c", "\x00.\x00", "\xff\xfe.x", sign(key, "staff", "n") + ".n", "n." + sign(key, "staff", "n") + "."} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
 		// As a client sends it, unchecked.
 		req := httptest.NewRequest(http.MethodPost, "/staff/login", nil)
 		req.Header.Set("Cookie", deviceCookieName+"="+value)
-		nonce, ok := d.nonce(req)
+		nonce, ok := d.nonce(req, "staff")
 		if !ok {
 			return
 		}
-		if c, _ := req.Cookie(deviceCookieName); nonce == "" || c.Value != nonce+"."+d.sign(nonce) {
+		if c, _ := req.Cookie(deviceCookieName); nonce == "" || c.Value != nonce+"."+sign(key, "staff", nonce) {
 			t.Errorf("accepted %q as nonce %q", value, nonce)
 		}
 	})

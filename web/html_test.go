@@ -40,8 +40,9 @@ func vnuJar(t *testing.T) string {
 // TestPagesAreValidHTML has the Nu Html Checker check every page a person
 // sees, in the states that change its markup: the home page empty and with
 // errors, the tracking page of an order under way and of a cancelled one,
-// the staff board with orders in every column, and the sign-in page plain
-// and with a problem. It checks everything the HTML standard asks of a
+// the staff board with orders in every column (one moved by a named
+// account), an order's staff page, the list of one's devices, and the
+// sign-in page plain, with a problem, and with no account yet. It checks everything the HTML standard asks of a
 // document: attributes allowed on each element (a stray `else` on an input
 // is one it would catch), duplicate attributes and ids, references by id
 // (for, aria-describedby, aria-labelledby) to elements that exist, what
@@ -63,6 +64,17 @@ func TestPagesAreValidHTML(t *testing.T) {
 	out := a.create(t, "Mary Jackson")
 	a.moveTo(t, out, orders.OutForDelivery)
 	session := a.login(t, call{})
+	// A move by a signed-in account, which the board and the order's page
+	// then name.
+	lena := a.create(t, "Lena Park")
+	if r := a.send(t, http.MethodPost, "/staff/orders/"+lena.Token+"/advance", call{form: url.Values{"from": {"received"}}, session: session}); r.status != http.StatusSeeOther {
+		t.Fatalf("a staff move = %d, want 303", r.status)
+	}
+	// An app with no account, whose sign-in page says how to make one.
+	empty := newStaffApp(t, staffOptions{})
+	if err := empty.accounts.Remove(t.Context(), "staff"); err != nil {
+		t.Fatal(err)
+	}
 
 	pages := []struct {
 		name   string
@@ -85,6 +97,8 @@ func TestPagesAreValidHTML(t *testing.T) {
 		{"demo-delivered", http.MethodGet, "/demo?order=" + delivered.Token, call{}, http.StatusOK},
 		{"demo-pick", http.MethodGet, "/demo", call{}, http.StatusOK},
 		{"demo-unknown", http.MethodGet, "/demo?order=nothing-here", call{}, http.StatusNotFound},
+		{"staff-order-moved", http.MethodGet, "/staff/orders/" + lena.Token, call{session: session}, http.StatusOK},
+		{"staff-devices", http.MethodGet, "/staff/devices", call{session: session}, http.StatusOK},
 	}
 	dir := t.TempDir()
 	var files []string
@@ -94,6 +108,15 @@ func TestPagesAreValidHTML(t *testing.T) {
 			t.Fatalf("%s: %s %s = %d, want %d", p.name, p.method, p.path, r.status, p.status)
 		}
 		file := filepath.Join(dir, p.name+".html")
+		if err := os.WriteFile(file, []byte(r.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
+	}
+	if r := empty.send(t, http.MethodGet, "/staff/login", call{}); r.status != http.StatusOK || !strings.Contains(r.body, "No staff accounts yet") {
+		t.Fatalf("the sign-in page of an app with no account = %d, without the page that says how to make one", r.status)
+	} else {
+		file := filepath.Join(dir, "staff-no-accounts.html")
 		if err := os.WriteFile(file, []byte(r.body), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/internal/clientaddr"
 )
 
@@ -81,7 +83,8 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// requireStaff lets through only requests of a signed-in staff session.
+// requireStaff lets through only requests of a signed-in staff session,
+// with its account in their context (staffMember).
 // The rest are answered 401, since their callers cannot sign in by following
 // a redirect: EventSource (which then stops), the board's script (which gets
 // JSON and sends the person to sign in), and a plain form post (which gets
@@ -89,9 +92,16 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 func requireStaff(sessions *staffSessions, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u := byPerson
+			if r.Method == http.MethodGet && r.URL.Path == staffEventsPath {
+				u = byStream
+			}
+			a, ok, err := sessions.member(r.Context(), u)
 			switch {
-			case sessions.signedIn(r.Context()):
-				next.ServeHTTP(w, r)
+			case err != nil:
+				sessions.unavailable(w, r, err)
+			case ok:
+				next.ServeHTTP(w, r.WithContext(withStaffMember(r.Context(), a)))
 			case wantsJSON(r):
 				writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Your staff sign-in has ended. Please sign in again."})
 			case r.Method == http.MethodGet:
@@ -108,11 +118,29 @@ func requireStaff(sessions *staffSessions, log *slog.Logger) func(http.Handler) 
 func requireStaffPage(sessions *staffSessions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !sessions.signedIn(r.Context()) {
+			a, ok, err := sessions.member(r.Context(), byPerson)
+			switch {
+			case err != nil:
+				sessions.unavailable(w, r, err)
+			case !ok:
 				http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
-				return
+			default:
+				next.ServeHTTP(w, r.WithContext(withStaffMember(r.Context(), a)))
 			}
-			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// memberKey is the context key of the signed-in staff account.
+type memberKey struct{}
+
+func withStaffMember(ctx context.Context, a accounts.Account) context.Context {
+	return context.WithValue(ctx, memberKey{}, a)
+}
+
+// staffMember is the account that requireStaff or requireStaffPage found
+// signed in: the zero Account outside them.
+func staffMember(ctx context.Context) accounts.Account {
+	a, _ := ctx.Value(memberKey{}).(accounts.Account)
+	return a
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/orders"
 	views "github.com/ordertracker/ordertracker/templ"
 )
@@ -594,7 +595,7 @@ func TestBrowserStaffSignOutReachesEveryTab(t *testing.T) {
 
 // TestBrowserStaffBoardOfAnOldPasswordEndsOnTheSignInPage keeps a board
 // open while the process behind the proxy is replaced by one with a new
-// staff password: the sessions made with the old one are void, and the
+// STAFF_PASSWORD: the sessions made with the old one are void, and the
 // board goes to the sign-in page instead of retrying for ever.
 func TestBrowserStaffBoardOfAnOldPasswordEndsOnTheSignInPage(t *testing.T) {
 	t.Parallel()
@@ -607,6 +608,10 @@ func TestBrowserStaffBoardOfAnOldPasswordEndsOnTheSignInPage(t *testing.T) {
 	} {
 		t.Run(tr.name, func(t *testing.T) {
 			proxy.switchTo(t, before.server.URL)
+			// The account has the old password again, as before the restart.
+			if _, err := before.accounts.Bootstrap(context.Background(), accounts.BootstrapName, before.password); err != nil {
+				t.Fatal(err)
+			}
 			staff := newTab(t, newBrowser(t), true)
 			staff.expect("net::ERR_") // the stream, broken off by the restart
 			staff.expect("401")       // the reconnect, and the question whether still signed in
@@ -614,7 +619,10 @@ func TestBrowserStaffBoardOfAnOldPasswordEndsOnTheSignInPage(t *testing.T) {
 			staff.do(t, chromedp.Navigate(proxy.URL()+"/staff?"+testBackoff+tr.query))
 			staff.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
 
-			staffKeysOf(after.password)() // derived outside the page's wait, as for the old one
+			// The new process starts, and gives the account its new password.
+			if _, err := after.accounts.Bootstrap(context.Background(), accounts.BootstrapName, after.password); err != nil {
+				t.Fatal(err)
+			}
 			proxy.switchTo(t, after.server.URL)
 			staff.waitFor(t, "the board goes to the sign-in page", jsOnSignInPage)
 		})

@@ -34,7 +34,7 @@ type Config struct {
 	// Metrics is the registry that /metrics serves; the web side adds its
 	// own collectors and the hub's. Nil means a registry of its own.
 	Metrics *prometheus.Registry
-	// Staff sets up the staff side; without a password it is off.
+	// Staff sets up the staff side; without accounts it is off.
 	Staff StaffConfig
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client, for limits and logs. The zero value trusts none: the
@@ -60,8 +60,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.routes.S
 
 // Run ends, until ctx is done, the staff event streams whose sessions have
 // ended anywhere but by sign-out in this process: by sign-out in another
-// process, by expiry, by removal from the store, or by a change of the
-// staff password (see sessionwatch.go). Without Run, a stream ends with its
+// process, by expiry, by removal from the store, by signing out everywhere,
+// or by the account's removal or new password (see sessionwatch.go). Without Run, a stream ends with its
 // session only when the session is signed out in this process.
 func (h *Handler) Run(ctx context.Context) error {
 	if h.watch != nil {
@@ -98,7 +98,7 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	r.Method(http.MethodPost, "/api/orders/{token}/cancel", handleCancelOrderJSON(store, log))
 
 	// The side-by-side demo, and the controls that break things (demo.go).
-	r.Method(http.MethodGet, "/demo", handleDemoPage(store, cfg.Demo.Controls, cfg.Staff.Password != "", log))
+	r.Method(http.MethodGet, "/demo", handleDemoPage(store, cfg.Demo.Controls, cfg.Staff.Accounts != nil, log))
 	if cfg.Demo.Controls {
 		demoControls(r, cfg.Demo, hub, log)
 	}
@@ -110,30 +110,29 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 	// session.
 	h := &Handler{}
 	r.Route("/staff", func(r chi.Router) {
-		if cfg.Staff.Password == "" {
+		accts := cfg.Staff.Accounts
+		if accts == nil {
 			r.Handle("/", handleStaffOff(log))
 			r.Handle("/*", handleStaffOff(log))
 			return
 		}
-		keys := staffKeysOf(cfg.Staff.Password)
-		sessions := newStaffSessions(cfg.Staff, keys, hub.Unavailable, log)
-		devices := deviceCookies{keys: keys, alwaysSecure: cfg.Staff.SecureCookie}
+		sessions := newStaffSessions(cfg.Staff, hub.Unavailable, log)
+		devices := deviceCookies{key: accts.DeviceKey, alwaysSecure: cfg.Staff.SecureCookie}
 		check := cmp.Or(cfg.Staff.SessionCheck, defaultSessionCheck)
-		h.watch = func(ctx context.Context) {
-			go keys() // ready before the first sign-in, without holding up the start
-			sessions.watch(ctx, hub, check)
-		}
+		h.watch = func(ctx context.Context) { sessions.watch(ctx, hub, check) }
 		r.Use(sessions.loadAndSave)
-		r.Method(http.MethodGet, "/login", handleStaffLoginForm(sessions, log))
-		r.Method(http.MethodPost, "/login", handleStaffLogin(cfg.Staff.Password, sessions, devices, newLoginLimits(), log))
+		r.Method(http.MethodGet, "/login", handleStaffLoginForm(accts, sessions, log))
+		r.Method(http.MethodPost, "/login", handleStaffLogin(accts, sessions, devices, newLoginLimits(), log))
 		r.Method(http.MethodGet, "/session", handleStaffSession(sessions))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/", handleStaffBoard(store, sessions, log))
 		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/orders/{token}", handleStaffOrder(store, sessions, log))
+		r.With(requireStaffPage(sessions)).Method(http.MethodGet, "/devices", handleStaffDevices(accts, sessions, log))
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaff(sessions, log))
 			r.With(ownedBySession(sessions)).Method(http.MethodGet, "/events", handleStaffEvents(store, hub))
 			r.Method(http.MethodGet, "/orders", handleStaffOrders(store, log))
 			r.Method(http.MethodPost, "/logout", handleStaffLogout(sessions, hub))
+			r.Method(http.MethodPost, "/devices/sign-out", handleStaffSignOutEverywhere(accts, sessions, hub))
 			r.Method(http.MethodPost, "/orders/{token}/advance", handleStaffAdvance(store, sessions, log))
 			r.Method(http.MethodPost, "/orders/{token}/cancel", handleStaffCancel(store, sessions, log))
 		})

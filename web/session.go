@@ -3,13 +3,15 @@ package web
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
+
+	"github.com/ordertracker/ordertracker/internal/accounts"
 )
 
 // staffSessions keeps who is signed in on the staff side. Sessions live on
@@ -29,9 +31,12 @@ type staffSessions struct {
 	// alwaysSecure marks the cookie Secure on every response, for a site
 	// whose TLS ends at a proxy in front of this server.
 	alwaysSecure bool
-	// keys are the current password's (see staffKeys): a session signed in
-	// with another password is not signed in.
-	keys func() staffKeys
+	// accounts are the staff's accounts and their signed-in sessions: a
+	// session is signed in while its row there lasts.
+	accounts *accounts.Store
+	// members remembers, for a moment, whose sessions the event streams
+	// connect with (see memberCache).
+	members *memberCache
 	// streamUnavailable answers an event stream whose session cannot be
 	// read now.
 	streamUnavailable func(http.ResponseWriter, *http.Request, error)
@@ -40,22 +45,23 @@ type staffSessions struct {
 
 // Session keys.
 const (
-	sessionStaff       = "staff"       // bool: signed in with the staff password
-	sessionFingerprint = "fingerprint" // []byte: staffKeys.fingerprint of that password
-	sessionFlash       = "flash"       // string: what the board says once, after a move
+	sessionAccount = "account" // int64: the id of the staff account signed in
+	sessionID      = "signin"  // string: the id of the sign-in's row in staff_sessions
+	sessionFlash   = "flash"   // string: what the board says once, after a move
 )
 
 // defaultSessionLifetime is how long a staff sign-in lasts when the
 // configuration does not say.
 const defaultSessionLifetime = 12 * time.Hour
 
-func newStaffSessions(cfg StaffConfig, keys func() staffKeys, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
+func newStaffSessions(cfg StaffConfig, streamUnavailable func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *staffSessions {
 	m := scs.New()
 	store := cfg.Sessions
 	if store == nil {
 		store = memstore.NewWithCleanupInterval(0)
 	}
-	cached := newCachedStore(store, cmp.Or(cfg.SessionCheck, defaultSessionCheck))
+	check := cmp.Or(cfg.SessionCheck, defaultSessionCheck)
+	cached := newCachedStore(store, check)
 	m.Store = cached.uncached()
 	m.Lifetime = cfg.SessionLifetime
 	if m.Lifetime <= 0 {
@@ -68,7 +74,10 @@ func newStaffSessions(cfg StaffConfig, keys func() staffKeys, streamUnavailable 
 	m.Cookie.Path = "/staff"
 	m.Cookie.HttpOnly = true
 	m.Cookie.SameSite = http.SameSiteLaxMode
-	s := &staffSessions{manager: m, alwaysSecure: cfg.SecureCookie, keys: keys, streamUnavailable: streamUnavailable, log: log}
+	s := &staffSessions{
+		manager: m, alwaysSecure: cfg.SecureCookie, accounts: cfg.Accounts, members: newMemberCache(cfg.Accounts, check),
+		streamUnavailable: streamUnavailable, log: log,
+	}
 	m.ErrorFunc = s.unavailable
 	overTLS := *m
 	overTLS.Cookie.Secure = true
@@ -108,31 +117,89 @@ func (s *staffSessions) loadAndSave(next http.Handler) http.Handler {
 // staffEventsPath is the address of the staff event stream.
 const staffEventsPath = "/staff/events"
 
-// signedIn reports whether the session belongs to someone who gave the
-// staff password: the password of now, not one it had before a restart.
-func (s *staffSessions) signedIn(ctx context.Context) bool {
-	return s.manager.GetBool(ctx, sessionStaff) &&
-		hmac.Equal(s.manager.GetBytes(ctx, sessionFingerprint), s.keys().fingerprint)
+// A use is why a request asks whose session it has.
+type use int
+
+const (
+	// byPerson: a page or a move, which marks the session as seen.
+	byPerson use = iota
+	// byStream: an event stream connecting, whose answer may come from a
+	// moment ago (memberCache), as its session's does.
+	byStream
+)
+
+// member returns the staff account the request's session is signed in
+// with, and false when it is signed in with none: never signed in, signed
+// out here or everywhere, or ended by a new password or the account's
+// removal. An error means the accounts could not be read.
+func (s *staffSessions) member(ctx context.Context, u use) (accounts.Account, bool, error) {
+	id := s.manager.GetString(ctx, sessionID)
+	if id == "" {
+		return accounts.Account{}, false, nil
+	}
+	var a accounts.Account
+	var err error
+	if u == byStream {
+		a, err = s.members.get(ctx, id)
+	} else {
+		a, err = s.accounts.SessionAccount(ctx, id, true)
+	}
+	switch {
+	case errors.Is(err, accounts.ErrNoSession):
+		return accounts.Account{}, false, nil
+	case err != nil:
+		return accounts.Account{}, false, err
+	}
+	// The row names the account; the session must name the same one.
+	if a.ID != s.manager.GetInt64(ctx, sessionAccount) {
+		return accounts.Account{}, false, nil
+	}
+	return a, true, nil
 }
 
-// signIn marks the session signed in, under a new token: a token that
-// anyone saw before sign-in (planted by an attacker, say) is worth nothing
-// after it.
-func (s *staffSessions) signIn(ctx context.Context) error {
+// signIn signs the session in with the account, under a new token: a
+// token that anyone saw before sign-in (planted by an attacker, say) is
+// worth nothing after it. The sign-in gets its row in staff_sessions, which
+// the account's list of devices shows, with the browser's User-Agent.
+func (s *staffSessions) signIn(ctx context.Context, a accounts.Account, userAgent string) error {
+	// A browser that signs in again, as anyone, leaves no sign-in behind in
+	// the list of devices.
+	if old := s.manager.GetString(ctx, sessionID); old != "" {
+		if err := s.accounts.EndSession(ctx, old); err != nil {
+			return err
+		}
+		s.members.forget(old)
+	}
 	if err := s.manager.RenewToken(ctx); err != nil {
 		return err
 	}
-	s.manager.Put(ctx, sessionStaff, true)
-	s.manager.Put(ctx, sessionFingerprint, s.keys().fingerprint)
+	id, err := s.accounts.StartSession(ctx, a.ID, userAgent, time.Now().Add(s.manager.Lifetime))
+	if err != nil {
+		return err
+	}
+	s.manager.Put(ctx, sessionAccount, a.ID)
+	s.manager.Put(ctx, sessionID, id)
 	return nil
 }
 
-// signOut deletes the session from the store, so its cookie, wherever a
-// copy of it is, signs nobody in any more. It returns the session's token,
-// which named the streams the session opened.
+// signOut ends the sign-in and deletes the session from the store, so its
+// cookie, wherever a copy of it is, signs nobody in any more. It returns
+// the session's token, which named the streams the session opened.
 func (s *staffSessions) signOut(ctx context.Context) (token string, err error) {
+	if id := s.manager.GetString(ctx, sessionID); id != "" {
+		if err := s.accounts.EndSession(ctx, id); err != nil {
+			return "", err
+		}
+		s.members.forget(id)
+	}
 	token = s.manager.Token(ctx)
 	return token, s.manager.Destroy(ctx)
+}
+
+// signInID is the id of the session's sign-in, which the list of devices
+// marks as this one.
+func (s *staffSessions) signInID(ctx context.Context) string {
+	return s.manager.GetString(ctx, sessionID)
 }
 
 // token is the session's token, which names the streams the session opens
@@ -147,15 +214,32 @@ func (s *staffSessions) expiresAt(ctx context.Context) time.Time {
 }
 
 // live reports whether the session with the given token is still signed in
-// with the current password and has not expired, reading it from the store
-// afresh. An error means the store could not say.
+// and has not expired, reading it, and its sign-in, afresh (ctx must hold
+// no session of its own, or Load would return that one): a sign-out
+// everywhere, a new password or the account's removal ends it as surely as
+// a sign-out. An error means the store could not say.
 func (s *staffSessions) live(ctx context.Context, token string) (bool, error) {
 	// ctx holds no session of this manager's, so Load reads the store.
 	loaded, err := s.manager.Load(ctx, token)
 	if err != nil {
 		return false, err
 	}
-	return s.signedIn(loaded) && time.Now().Before(s.expiresAt(loaded)), nil
+	if !time.Now().Before(s.expiresAt(loaded)) {
+		return false, nil
+	}
+	id := s.manager.GetString(loaded, sessionID)
+	if id == "" {
+		return false, nil
+	}
+	a, err := s.accounts.SessionAccount(ctx, id, false)
+	switch {
+	case errors.Is(err, accounts.ErrNoSession):
+		s.members.forget(id)
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return a.ID == s.manager.GetInt64(loaded, sessionAccount), nil
 }
 
 // flash leaves a message for the next page of the board to show.

@@ -13,8 +13,8 @@ import (
 // process ends the session's streams at once (handleStaffLogout); the
 // watch below catches every other way a session ends, within a check:
 // sign-out in another process, expiry, a session deleted from the store,
-// and a session signed in with a password that is no longer the staff
-// password.
+// and a sign-in ended by signing out everywhere or by the account's removal
+// or new password (from the command line, in no web process at all).
 
 // sessionStreams is what the staff side asks of the hub about the streams
 // that sessions own.

@@ -16,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/orders"
 	"github.com/ordertracker/ordertracker/static"
 	views "github.com/ordertracker/ordertracker/templ"
@@ -24,9 +25,10 @@ import (
 // StaffConfig sets up the staff side: sign-in, the board of all orders, and
 // the buttons that move orders on.
 type StaffConfig struct {
-	// Password is the staff password. Empty turns the staff side off: every
-	// /staff address then answers with a page that says how to turn it on.
-	Password string
+	// Accounts are the staff's accounts, which they sign in with. Nil turns
+	// the staff side off: every /staff address then answers with a page
+	// that says how to turn it on.
+	Accounts *accounts.Store
 	// Sessions keeps the staff's sessions. Nil keeps them in this process's
 	// memory, which suits a single process that may forget them on restart.
 	Sessions scs.Store
@@ -50,8 +52,14 @@ type staffOrders interface {
 	Events(ctx context.Context, orderID int64, afterSeq int) ([]orders.Event, error)
 	Stages() orders.StageDurations
 	Find(ctx context.Context, q string, limit int) ([]orders.Order, error)
-	Advance(ctx context.Context, token string, from orders.Status, by orders.Actor) (orders.Event, error)
-	Cancel(ctx context.Context, token string, by orders.Actor) (orders.Event, error)
+	StaffAdvance(ctx context.Context, token string, from orders.Status, who orders.StaffMember) (orders.Event, error)
+	StaffCancel(ctx context.Context, token string, who orders.StaffMember) (orders.Event, error)
+}
+
+// staffMoverOf is the signed-in account as the event log names it.
+func staffMoverOf(ctx context.Context) orders.StaffMember {
+	a := staffMember(ctx)
+	return orders.StaffMember{ID: a.ID, Name: a.Name}
 }
 
 // staffStylesheet and staffScript are the fingerprinted URLs of the staff
@@ -87,6 +95,7 @@ func renderBoard(w http.ResponseWriter, r *http.Request, store staffOrders, log 
 	board.Stylesheet, board.Script = staffStylesheet(), staffScript()
 	board.SetStages(store.Stages())
 	board.Message, board.Problem = message, problem
+	board.Member = staffMember(r.Context()).Name
 	render(w, r, log, status, views.StaffBoardPage(board))
 }
 
@@ -103,13 +112,15 @@ type boardOrder struct {
 	Name       string        `json:"name"`
 	Items      []orders.Item `json:"items"`
 	TotalCents int           `json:"total_cents"`
+	// Staff names the staff account that made the order's latest change.
+	Staff string `json:"staff,omitempty"`
 }
 
 // boardOrderOf is o as the script reads it.
 func boardOrderOf(o orders.Order) boardOrder {
 	return boardOrder{
 		Token: o.Token, Seq: o.Seq, Status: o.Status, At: o.UpdatedAt.UTC(),
-		Name: o.CustomerName, Items: o.Items, TotalCents: o.TotalCents,
+		Name: o.CustomerName, Items: o.Items, TotalCents: o.TotalCents, Staff: o.Staff.Name,
 	}
 }
 
@@ -251,7 +262,7 @@ func handleStaffAdvance(store staffOrders, sessions *staffSessions, log *slog.Lo
 			if !from.Valid() {
 				return orders.Event{}, errNoFrom
 			}
-			return store.Advance(ctx, token, from, orders.ByStaff)
+			return store.StaffAdvance(ctx, token, from, staffMoverOf(ctx))
 		},
 		conflict: func(o orders.Order) string {
 			return fmt.Sprintf("Nothing changed: %s’s order is already %s.", o.CustomerName, lower(o.Status))
@@ -264,7 +275,7 @@ func handleStaffAdvance(store staffOrders, sessions *staffSessions, log *slog.Lo
 func handleStaffCancel(store staffOrders, sessions *staffSessions, log *slog.Logger) http.Handler {
 	return handleStaffMove(store, sessions, log, move{
 		do: func(ctx context.Context, token string, _ url.Values) (orders.Event, error) {
-			return store.Cancel(ctx, token, orders.ByStaff)
+			return store.StaffCancel(ctx, token, staffMoverOf(ctx))
 		},
 		conflict: func(o orders.Order) string {
 			if o.Status == orders.Cancelled {

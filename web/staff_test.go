@@ -21,12 +21,14 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/internal/pgtest"
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
 
-// testStaffPassword is the staff password of every staffApp.
+// testStaffPassword is the password of every staffApp's account "staff",
+// as STAFF_PASSWORD makes it.
 const testStaffPassword = "correct horse battery staple"
 
 // staffApp is the whole application with the staff side on, as the real
@@ -36,7 +38,8 @@ type staffApp struct {
 	fixtures
 	pool     *pgxpool.Pool
 	hub      *stream.Hub
-	password string
+	accounts *accounts.Store
+	password string // of the account "staff"
 	server   *httptest.Server
 	conns    *cuttable
 	// startWorker starts a worker that moves orders on after browserStage
@@ -52,7 +55,7 @@ type staffOptions struct {
 	// pool is the database to use, shared with another app as two
 	// processes share one; nil means a database of the app's own.
 	pool     *pgxpool.Pool
-	password string // the staff password; "" means testStaffPassword
+	password string // the password of the account "staff"; "" means testStaffPassword
 	// sessionLifetime and sessionCheck are StaffConfig's.
 	sessionLifetime time.Duration
 	sessionCheck    time.Duration
@@ -74,14 +77,19 @@ func newStaffApp(t *testing.T, opts staffOptions) *staffApp {
 		fixtures: fixtures{orders.NewStore(pool, orders.Options{Stages: opts.stages})},
 		pool:     pool,
 		hub:      stream.NewHub(stream.Options{Retry: 500 * time.Millisecond, Logger: log}),
+		accounts: accounts.NewStore(pool),
 		password: cmp.Or(opts.password, testStaffPassword),
+	}
+	// As STAFF_PASSWORD does at start.
+	if _, err := a.accounts.Bootstrap(context.Background(), accounts.BootstrapName, a.password); err != nil {
+		t.Fatal(err)
 	}
 	hub := a.hub
 	worker := orders.NewWorker(a.store, orders.WorkerOptions{Logger: quiet})
 	_, a.startWorker = runListener(t, pool.Config().ConnConfig, -1, hub.Publish, worker)
 
 	staff := StaffConfig{
-		Password:        a.password,
+		Accounts:        a.accounts,
 		Sessions:        opts.sessions,
 		SecureCookie:    opts.secureCookie,
 		SessionLifetime: opts.sessionLifetime,
@@ -281,7 +289,7 @@ func TestStaffSignIn(t *testing.T) {
 			if r.status != http.StatusUnauthorized || r.session != nil {
 				t.Errorf("password %q: %d, session cookie %v; want 401 and no cookie", password, r.status, r.session != nil)
 			}
-			if !strings.Contains(r.body, "not the staff password") {
+			if !strings.Contains(r.body, wrongCredentials) {
 				t.Errorf("password %q: the page does not say what went wrong", password)
 			}
 		}
@@ -372,7 +380,9 @@ func TestStaffSignOutEndsTheSessionOnTheServer(t *testing.T) {
 
 func TestStaffSignInIsRateLimitedByClientAddress(t *testing.T) {
 	a := newStaffApp(t, staffOptions{})
-	wrong := url.Values{"password": {"guess"}}
+	// The guesses are at another name, so that only the address's limit
+	// is at stake (TestStaffSignInIsRateLimitedByAccount has the name's).
+	wrong := url.Values{"name": {"someone"}, "password": {"guess"}}
 	right := url.Values{"password": {testStaffPassword}}
 
 	// Every attempt claims to come from somewhere else. None of these
@@ -695,7 +705,7 @@ func TestStaffSessionsDownNeverStopsEventSource(t *testing.T) {
 	}
 }
 
-func TestStaffSideIsOffWithoutAPassword(t *testing.T) {
+func TestStaffSideIsOffWithoutAccounts(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := orders.NewStore(pool, orders.Options{})
 	server := httptest.NewServer(NewHandler(store, stream.NewHub(stream.Options{Logger: quiet}), nil, Config{}, quiet))
@@ -717,6 +727,9 @@ func TestStaffSideIsOffWithoutAPassword(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "STAFF_PASSWORD") {
 			t.Errorf("%s %s = %d, want 404 with the page that says to set STAFF_PASSWORD", c.method, c.path, resp.StatusCode)
+		}
+		if !strings.Contains(string(body), "staff add") {
+			t.Errorf("%s %s does not say how to add an account", c.method, c.path)
 		}
 		if resp.Header.Get("Set-Cookie") != "" {
 			t.Errorf("%s %s set a cookie", c.method, c.path)
@@ -887,4 +900,23 @@ func TestStaffOrdersPagesAColumn(t *testing.T) {
 			t.Errorf("GET /staff/orders without a session = %d, want 401 and no order", r.status)
 		}
 	})
+}
+
+// addAccount creates a staff account, as "ordertracker staff add" does.
+func (a *staffApp) addAccount(t *testing.T, name, password string) {
+	t.Helper()
+	if _, err := a.accounts.Add(context.Background(), name, password); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loginAs signs in as the account name and returns its session cookie.
+func (a *staffApp) loginAs(t *testing.T, name, password string, c call) *http.Cookie {
+	t.Helper()
+	c.form = url.Values{"name": {name}, "password": {password}}
+	r := a.send(t, http.MethodPost, "/staff/login", c)
+	if r.status != http.StatusSeeOther || r.session == nil {
+		t.Fatalf("sign-in as %s = %d (session cookie %v), want 303 with a session", name, r.status, r.session)
+	}
+	return r.session
 }

@@ -72,6 +72,22 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	return false, time.Duration(missing * float64(l.every))
 }
 
+// GiveBack returns one attempt to key's allowance, spent by an Allow that
+// turned out not to count: a sign-in with the right password, say, which
+// must not leave its account less room against guessers. The allowance
+// never grows past its burst.
+func (l *Limiter) GiveBack(key string) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, found := l.buckets[key]; found {
+		// A negative reservation adds a token; the bucket caps its tokens at
+		// the burst as soon as it next counts them
+		// (TestGiveBackNeverGrowsTheBurst holds the library to it).
+		b.AllowN(now, -1)
+	}
+}
+
 // sweep forgets every bucket that is full again: a fresh one would be the
 // same. l.mu must be held.
 func (l *Limiter) sweep(now time.Time) {

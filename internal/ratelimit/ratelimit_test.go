@@ -137,3 +137,43 @@ func TestParse(t *testing.T) {
 		t.Error("the zero Rate made a limiter; it must limit nothing")
 	}
 }
+
+func TestGiveBackReturnsOneAttempt(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		l := New(2, time.Minute)
+		l.Allow("a")
+		l.Allow("a")
+		if ok, _ := l.Allow("a"); ok {
+			t.Fatal("the attempt after the burst was allowed")
+		}
+		l.GiveBack("a")
+		if ok, _ := l.Allow("a"); !ok {
+			t.Error("the attempt given back was refused")
+		}
+		if ok, _ := l.Allow("a"); ok {
+			t.Error("one attempt given back allowed two")
+		}
+		l.GiveBack("unknown") // no bucket: nothing to give back to, and no panic
+	})
+}
+
+func TestGiveBackNeverGrowsTheBurst(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		l := New(2, time.Minute)
+		l.Allow("a")
+		for range 5 {
+			l.GiveBack("a")
+		}
+		allowed := 0
+		for range 5 {
+			if ok, _ := l.Allow("a"); ok {
+				allowed++
+			}
+		}
+		if allowed != 2 {
+			t.Errorf("%d attempts allowed after giving back more than was spent, want the burst of 2", allowed)
+		}
+	})
+}

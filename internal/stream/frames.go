@@ -47,6 +47,9 @@ type StaffUpdate struct {
 	Name       string        `json:"name"`
 	Items      []orders.Item `json:"items"`
 	TotalCents int           `json:"total_cents"`
+	// Staff names the staff account that made a staff move: for the staff
+	// alone, never on a customer's stream.
+	Staff string `json:"staff,omitempty"`
 }
 
 // NewOrderUpdate is ev as a customer sees it.
@@ -82,6 +85,7 @@ func NewStaffUpdate(ev orders.Event) StaffUpdate {
 		Name:        ev.CustomerName,
 		Items:       ev.Items,
 		TotalCents:  ev.TotalCents,
+		Staff:       ev.Staff.Name,
 	}
 }
 
