@@ -43,22 +43,7 @@ func TestFloorSendsEachStreamTheProductsFramesAfterItsCursor(t *testing.T) {
 	}
 	bodies := make([]io.ReadCloser, len(cases))
 	for i, c := range cases {
-		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.cursor != "" {
-			req.Header.Set("Last-Event-ID", c.cursor)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		if got := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || got != "text/event-stream" {
-			t.Fatalf("%s: %s, Content-Type %q; want 200 OK, text/event-stream", c.name, resp.Status, got)
-		}
-		bodies[i] = resp.Body
+		bodies[i] = openStream(t, srv.URL, c.cursor)
 	}
 
 	f.write(events)
@@ -94,4 +79,26 @@ func TestFloorSendsEachStreamTheProductsFramesAfterItsCursor(t *testing.T) {
 	if got := f.missed.Load(); got != 0 {
 		t.Errorf("writes skipped: got %d, want 0", got)
 	}
+}
+
+// openStream opens a stream of the baseline at url after cursor ("" for
+// none), checks that it is one, and returns its body.
+func openStream(t *testing.T, url, cursor string) io.ReadCloser {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cursor != "" {
+		req.Header.Set("Last-Event-ID", cursor)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if got := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || got != "text/event-stream" {
+		t.Fatalf("stream after %q: %s, Content-Type %q; want 200 OK, text/event-stream", cursor, resp.Status, got)
+	}
+	return resp.Body
 }

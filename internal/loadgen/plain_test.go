@@ -44,23 +44,8 @@ func TestPlainSendsEachStreamTheProductsFramesAfterItsCursor(t *testing.T) {
 	}
 	readers := make([]*bufio.Reader, len(cases))
 	for i, c := range cases {
-		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.cursor != "" {
-			req.Header.Set("Last-Event-ID", c.cursor)
-		}
 		// The stream has joined once its headers are out.
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		if got := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || got != "text/event-stream" {
-			t.Fatalf("%s: %s, Content-Type %q; want 200 OK, text/event-stream", c.name, resp.Status, got)
-		}
-		readers[i] = bufio.NewReader(resp.Body)
+		readers[i] = bufio.NewReader(openStream(t, srv.URL, c.cursor))
 	}
 
 	p.write(events)
