@@ -193,7 +193,8 @@ func newBrowser(t *testing.T) context.Context {
 // Content-Security-Policy is one) and JavaScript dialogs, which it dismisses.
 // The test fails at its end if there were any.
 type tab struct {
-	ctx context.Context
+	ctx     context.Context
+	scripts bool // the page runs JavaScript
 
 	mu       sync.Mutex
 	problems []string
@@ -218,7 +219,7 @@ func newTab(t *testing.T, browser context.Context, scripts bool) *tab {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	tb := &tab{ctx: ctx}
+	tb := &tab{ctx: ctx, scripts: scripts}
 	console := chromedp.Console(ctx)
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	go func() {
@@ -309,6 +310,13 @@ func eval[T any](t *testing.T, tb *tab, expr string) T {
 // expression runs in; it then runs again in the next one.
 func (tb *tab) waitFor(t *testing.T, what, expr string) {
 	t.Helper()
+	if !tb.scripts {
+		// chromedp.Poll polls inside the page, on the page's timers, which
+		// do not run where scripts are off: after a first false answer it
+		// would never ask again. Here the test asks, every 20 ms.
+		tb.waitForFromOutside(t, what, expr)
+		return
+	}
 	deadline := time.Now().Add(browserWait)
 	for {
 		ctx, cancel := context.WithDeadline(tb.ctx, deadline.Add(time.Second))
@@ -320,6 +328,26 @@ func (tb *tab) waitFor(t *testing.T, what, expr string) {
 		}
 		if time.Now().After(deadline) || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "context") {
 			t.Fatalf("waiting until %s: %v; the page says: %s", what, err, tb.summary(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitForFromOutside waits until a JavaScript expression is true in the
+// tab's page, asking from the test every 20 ms rather than polling inside
+// the page.
+func (tb *tab) waitForFromOutside(t *testing.T, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(browserWait)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting until %s: the last answer was %v (%v); the page says: %s", what, ok, err, tb.summary(t))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -470,12 +470,7 @@ func TestBrowserStaffTabRenderedBehindTheWorker(t *testing.T) {
 // looks in the execution context of the page the tab had left for.
 func (tb *tab) waitForRestored(t *testing.T, what, expr string) {
 	t.Helper()
-	waitUntil(t, what, func() bool {
-		ctx, cancel := context.WithTimeout(tb.ctx, time.Second)
-		defer cancel()
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		return err == nil && ok
-	})
+	tb.waitForFromOutside(t, what, expr)
 }
 
 func TestBrowserCatchesUpBackFromTheBackForwardCache(t *testing.T) {
