@@ -209,7 +209,7 @@ func readinessChecks(pool *pgxpool.Pool, listener *orders.Listener, hub *stream.
 // is no account at all, may the program make up a password, which it
 // prints once.
 func bootstrapStaff(ctx context.Context, cfg config, accts *accounts.Store, stdout io.Writer, log *slog.Logger) error {
-	password := cfg.staffPassword
+	password, from := cfg.staffPassword, "STAFF_PASSWORD"
 	if password == "" {
 		if cfg.databaseURL != "" {
 			return nil
@@ -218,7 +218,7 @@ func bootstrapStaff(ctx context.Context, cfg config, accts *accounts.Store, stdo
 		if err != nil || some {
 			return err
 		}
-		password = rand.Text()
+		password, from = rand.Text(), "a password made up for this run"
 		fmt.Fprintf(stdout, "Staff sign-in for this run: name %s, password %s (set STAFF_PASSWORD to choose one, or run: ordertracker staff add NAME)\n",
 			accounts.BootstrapName, password)
 	}
@@ -227,7 +227,7 @@ func bootstrapStaff(ctx context.Context, cfg config, accts *accounts.Store, stdo
 		return fmt.Errorf("STAFF_PASSWORD: make the account %q: %w", accounts.BootstrapName, err)
 	}
 	if did != accounts.BootstrapUnchanged {
-		log.Info("staff account from STAFF_PASSWORD", "account", accounts.BootstrapName, "did", string(did))
+		log.Info("staff account", "account", accounts.BootstrapName, "did", string(did), "from", from)
 	}
 	return nil
 }
