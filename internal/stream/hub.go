@@ -146,7 +146,7 @@ func NewHub(opts Options) *Hub {
 	}
 	h.shards = make([]*shard, max(runtime.GOMAXPROCS(0), 1))
 	for i := range h.shards {
-		h.shards[i] = &shard{hub: h, byToken: make(map[string][]*stream), wake: make(chan struct{}, 1)}
+		h.shards[i] = &shard{hub: h, byToken: make(map[string][]*stream), wake: make(chan struct{}, 1), raw: newRawWriter()}
 	}
 	return h
 }

@@ -27,6 +27,7 @@ type shard struct {
 	ended   []*stream            // to take out once the current job is done
 	now     time.Time            // when the current job began
 	drain   drainPlan
+	raw     *rawWriter // writes to the streams' sockets
 }
 
 // A job is one piece of work for a shard's writer.
