@@ -118,11 +118,26 @@ func (t *hijacked) close(clean bool) {
 			t.unwatch()
 		}
 		if clean && t.chunked {
-			_ = t.conn.SetWriteDeadline(time.Now().Add(quickWrite))
-			_, _ = t.conn.Write(lastChunk)
+			t.endChunks()
 		}
 		t.conn.Close()
 	})
+}
+
+// endChunks writes the last chunk, as much of it as the socket takes at
+// once: a client with no room for five bytes sees its response cut and
+// comes back, as after any failure. Where the descriptor can be reached
+// this is one non-blocking write and cannot fail for want of time: a
+// deadline as short as a writer can afford passes before the write starts
+// when the goroutine waits a millisecond for a core, and the clean end of
+// a drained stream was lost that way on a busy machine.
+func (t *hijacked) endChunks() {
+	if t.raw != nil {
+		_ = t.raw.Control(func(fd uintptr) { _, _ = writeNow(int(fd), lastChunk) })
+		return
+	}
+	_ = t.conn.SetWriteDeadline(time.Now().Add(quickWrite))
+	_, _ = t.conn.Write(lastChunk)
 }
 
 // watch tells the shard when the client hangs up: through the process's
