@@ -131,11 +131,12 @@ func NewHub(opts Options) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	shards := max(runtime.GOMAXPROCS(0), 1)
 	h := &Hub{
 		opts:      opts,
 		log:       opts.Logger,
 		heartbeat: newPayload(appendHeartbeatFrame(nil, opts.Heartbeat)),
-		metrics:   newMetrics(),
+		metrics:   newMetrics(shards),
 		reclaim:   newReclaimer(opts.Logger),
 		window:    newWindow(opts.Window, opts.WindowAge),
 		clients:   make(map[string]int),
@@ -144,9 +145,9 @@ func NewHub(opts Options) *Hub {
 	if h.opts.ClientKey == nil {
 		h.opts.ClientKey = peerAddr
 	}
-	h.shards = make([]*shard, max(runtime.GOMAXPROCS(0), 1))
+	h.shards = make([]*shard, shards)
 	for i := range h.shards {
-		h.shards[i] = &shard{hub: h, byToken: make(map[string][]*stream), wake: make(chan struct{}, 1), raw: newRawWriter()}
+		h.shards[i] = &shard{hub: h, index: i, byToken: make(map[string][]*stream), wake: make(chan struct{}, 1), raw: newRawWriter()}
 	}
 	return h
 }

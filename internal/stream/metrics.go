@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ordertracker/ordertracker/orders"
 )
@@ -16,7 +17,7 @@ type metrics struct {
 	// latency observes, once per batch per stream, the time from the
 	// listener hearing of a batch to its bytes being handed to the
 	// stream's connection.
-	latency prometheus.Histogram
+	latency *shardedHistogram
 	// duration observes how long each stream lasted, from its request to
 	// its end.
 	duration prometheus.Histogram
@@ -35,13 +36,13 @@ type metrics struct {
 	replays *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(shards int) *metrics {
 	return &metrics{
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordertracker_stream_events_sent_total",
 			Help: "Events written to SSE streams, replayed and live.",
 		}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+		latency: newShardedHistogram(shards, prometheus.HistogramOpts{
 			Name:    "ordertracker_stream_send_latency_seconds",
 			Help:    "Time from the listener hearing of a batch of events to a stream's connection taking its bytes, observed once per batch per stream.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1},
@@ -84,11 +85,12 @@ func (m *metrics) windowLookup(held bool) {
 	m.replays.WithLabelValues("log").Inc()
 }
 
-// wrote observes the latency of a batch heard of at noticed; zero for bytes
-// that are no event heard live (a replay, a heartbeat).
-func (m *metrics) wrote(noticed time.Time) {
+// wrote observes the latency of a batch heard of at noticed, written to a
+// stream of shard; zero for bytes that are no event heard live (a replay,
+// a heartbeat).
+func (m *metrics) wrote(shard int, noticed time.Time) {
 	if !noticed.IsZero() {
-		m.latency.Observe(time.Since(noticed).Seconds())
+		m.latency.parts[shard].Observe(time.Since(noticed).Seconds())
 	}
 }
 
@@ -127,4 +129,52 @@ func (h *Hub) Collectors() []prometheus.Collector {
 			Help: "SSE streams open in this process, counting those still replaying.",
 		}, func() float64 { return float64(h.Streams()) }),
 	}
+}
+
+// A shardedHistogram is one histogram kept in parts, one per shard, so that
+// the shards' writers, each on a core of its own, observe into memory of
+// their own. One histogram for all of them has every observation of every
+// writer contend for the same cache lines: in a fan-out, where a writer
+// observes once per stream, that was about 2 % of the server's CPU. It is
+// collected as one histogram, the sum of its parts.
+type shardedHistogram struct {
+	desc    *prometheus.Desc
+	buckets []float64
+	parts   []prometheus.Histogram
+}
+
+func newShardedHistogram(shards int, opts prometheus.HistogramOpts) *shardedHistogram {
+	h := &shardedHistogram{
+		desc:    prometheus.NewDesc(opts.Name, opts.Help, nil, nil),
+		buckets: opts.Buckets,
+		parts:   make([]prometheus.Histogram, shards),
+	}
+	for i := range h.parts {
+		h.parts[i] = prometheus.NewHistogram(opts)
+	}
+	return h
+}
+
+func (h *shardedHistogram) Describe(ch chan<- *prometheus.Desc) { ch <- h.desc }
+
+func (h *shardedHistogram) Collect(ch chan<- prometheus.Metric) {
+	var count uint64
+	var sum float64
+	buckets := make(map[float64]uint64, len(h.buckets))
+	for _, b := range h.buckets {
+		buckets[b] = 0
+	}
+	for _, p := range h.parts {
+		var m dto.Metric
+		if err := p.Write(&m); err != nil {
+			ch <- prometheus.NewInvalidMetric(h.desc, err)
+			return
+		}
+		count += m.GetHistogram().GetSampleCount()
+		sum += m.GetHistogram().GetSampleSum()
+		for _, b := range m.GetHistogram().GetBucket() {
+			buckets[b.GetUpperBound()] += b.GetCumulativeCount()
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(h.desc, count, sum, buckets)
 }

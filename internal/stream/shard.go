@@ -12,7 +12,8 @@ import (
 // has streams, its own writer goroutine, which alone touches the streams'
 // lists and cursors.
 type shard struct {
-	hub *Hub
+	hub   *Hub
+	index int // in hub.shards
 
 	mu      sync.Mutex
 	queue   []job
@@ -366,7 +367,7 @@ func (sh *shard) write(s *stream, p payload, noticed time.Time) bool {
 		return false
 	}
 	if n == len(b) {
-		sh.hub.metrics.wrote(noticed)
+		sh.hub.metrics.wrote(sh.index, noticed)
 		return true
 	}
 	// A socket without room is a slow client, and waiting for it here

@@ -3,6 +3,7 @@ package stream
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,9 +31,12 @@ type stream struct {
 	all      int // index in shard.streams
 	peer     int // index in shard.staff or shard.byToken[token] (one order)
 
-	// Shared by the writer and the flusher.
+	// Shared by the writer and the flusher. flushing is set by the writer
+	// alone, and both set it under mu; the writer reads it without mu
+	// first, so that a stream without a flusher, nearly every one, costs
+	// no lock per batch.
 	mu       sync.Mutex
-	flushing bool     // a flusher owns the writes
+	flushing atomic.Bool // a flusher owns the writes
 	pending  [][]byte // what it has yet to write
 	queued   int      // batches queued behind the one it writes
 	noticed  time.Time
@@ -91,9 +95,12 @@ func (s *stream) freshFrames(batch []*delivery) (frames [][]byte, noticed time.T
 // A stream whose flusher has the hub's Buffer batches queued already is
 // too slow: enqueue reports it, and queues nothing.
 func (s *stream) enqueue(b []byte, noticed time.Time) (queued, tooSlow bool) {
+	if !s.flushing.Load() {
+		return false, false // and none can start: only this goroutine starts one
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.flushing {
+	if !s.flushing.Load() {
 		return false, false
 	}
 	if s.queued >= s.hub.opts.Buffer {
@@ -111,7 +118,7 @@ func (s *stream) enqueue(b []byte, noticed time.Time) (queued, tooSlow bool) {
 // rest, what the socket would not take at once.
 func (s *stream) flushFrom(rest []byte, noticed time.Time) {
 	s.mu.Lock()
-	s.flushing = true
+	s.flushing.Store(true)
 	s.pending = append(s.pending[:0], rest)
 	s.queued = 0
 	s.noticed = noticed
@@ -130,7 +137,7 @@ func (s *stream) flush() {
 		noticed := s.noticed
 		s.noticed = time.Time{}
 		if len(bufs) == 0 {
-			s.flushing = false
+			s.flushing.Store(false)
 			closed, clean := s.closed, s.clean
 			s.mu.Unlock()
 			if closed {
@@ -148,7 +155,7 @@ func (s *stream) flush() {
 			s.shard.post(job{op: opEnd, stream: s, why: why})
 			return // flushing stays set: nothing more is written
 		}
-		s.hub.metrics.wrote(noticed)
+		s.hub.metrics.wrote(s.shard.index, noticed)
 	}
 }
 
@@ -162,7 +169,7 @@ func (s *stream) release() {
 	clean := s.ending.clean()
 	s.mu.Lock()
 	s.closed, s.clean = true, clean
-	wait := s.flushing && clean
+	wait := s.flushing.Load() && clean
 	s.mu.Unlock()
 	if !wait {
 		s.out.close(clean)
