@@ -3,6 +3,7 @@ package stream
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -28,4 +29,29 @@ test_seconds_count 4
 	if err := testutil.CollectAndCompare(h, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestTheSendLatencyIsOneHistogramOfEveryShard: the hub's collectors
+// register as they are, and a write observed by any shard is in the one
+// histogram a scrape sees.
+func TestTheSendLatencyIsOneHistogramOfEveryShard(t *testing.T) {
+	h := NewHub(Options{Logger: quiet})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(h.Collectors()...)
+	for _, sh := range h.shards {
+		h.metrics.wrote(sh.index, time.Now())
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "ordertracker_stream_send_latency_seconds" {
+			if got, want := f.GetMetric()[0].GetHistogram().GetSampleCount(), uint64(len(h.shards)); got != want {
+				t.Errorf("the histogram counts %d writes, want %d", got, want)
+			}
+			return
+		}
+	}
+	t.Error("no ordertracker_stream_send_latency_seconds in the scrape")
 }

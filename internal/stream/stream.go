@@ -37,8 +37,8 @@ type stream struct {
 	// no lock per batch.
 	mu       sync.Mutex
 	flushing atomic.Bool // a flusher owns the writes
-	pending  [][]byte // what it has yet to write
-	queued   int      // batches queued behind the one it writes
+	pending  [][]byte    // what it has yet to write
+	queued   int         // batches queued behind the one it writes
 	noticed  time.Time
 	closed   bool // the writer is done with it; the flusher closes it
 	clean    bool // ... and ends the response cleanly
