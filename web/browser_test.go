@@ -360,8 +360,10 @@ func (tb *tab) summary(t *testing.T) string {
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
 		const text = (id) => (document.getElementById(id) || {}).textContent || '';
-		return location.pathname + ' | status: ' + text('status-label') + ' | connection: ' + text('connection-text') +
-			' | timeline: ' + [...document.querySelectorAll('#timeline li')].map((li) => li.querySelector('.timeline-what').textContent).join(', ');
+		const more = (g) => g.querySelector('.more:not([hidden]) .more-text')?.textContent;
+		return location.pathname + location.search + ' | status: ' + text('status-label') + ' | connection: ' + text('connection-text') +
+			' | timeline: ' + [...document.querySelectorAll('#timeline li')].map((li) => li.querySelector('.timeline-what').textContent).join(', ') +
+			' | columns: ' + [...document.querySelectorAll('.group')].map((g) => g.dataset.status + ' ' + g.querySelectorAll('.order').length + ' cards' + (more(g) ? ', ' + more(g) : '')).join('; ');
 	})()`))
 	if err != nil {
 		return "(unreadable: " + err.Error() + ")"
