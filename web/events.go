@@ -33,6 +33,9 @@ type orderEvents interface {
 // cursor the stream starts with the order's current state.
 func handleOrderEvents(store orderEvents, hub *stream.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hub.TurnAwayWhileDraining(w) {
+			return
+		}
 		token := chi.URLParam(r, "token")
 		cursor, ok := streamCursor(r)
 		// The window's latest event of the order proves the order exists
@@ -73,6 +76,22 @@ func handleOrderEvents(store orderEvents, hub *stream.Hub) http.Handler {
 	})
 }
 
+// staffStreamWhileDraining turns the staff event stream away while the hub
+// drains, before its session is read: a process that is going answers the
+// boards that reconnect to it without a query. The stream of a board that
+// is not signed in is turned away as well, and told to come back, which
+// tells it nothing; the process it reaches next checks its session.
+func staffStreamWhileDraining(hub *stream.Hub) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == staffEventsPath && hub.TurnAwayWhileDraining(w) {
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // staffEvents is what the stream of all orders reads.
 type staffEvents interface {
 	EventsAfter(ctx context.Context, position int64, limit int) ([]orders.Event, error)
@@ -98,6 +117,9 @@ const maxStaffReplay = 1000
 // the stream starts with the current state of the newest orders.
 func handleStaffEvents(store staffEvents, hub *stream.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hub.TurnAwayWhileDraining(w) {
+			return
+		}
 		// The stream ends with the session that opened it (sessionwatch.go).
 		owner := streamOwner(r.Context())
 		cursor, ok := streamCursor(r)

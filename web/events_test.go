@@ -831,6 +831,42 @@ func TestNewStreamsWhileTheDatabaseIsDownGet200(t *testing.T) {
 	}
 }
 
+// TestADrainingProcessTurnsStreamsAwayBeforeAnyQuery: while a process
+// drains, every client it sends away reconnects, some of them to it again.
+// It tells them to come back, as draining, without asking its database
+// anything: here a database it cannot reach, which would have made the
+// answer "temporarily unavailable".
+func TestADrainingProcessTurnsStreamsAwayBeforeAnyQuery(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := orders.NewStore(pool, orders.Options{})
+	hub := stream.NewHub(stream.Options{Logger: quiet})
+	hub.Drain(context.Background(), 0)
+	r := chi.NewRouter()
+	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(store, hub))
+	r.Method(http.MethodGet, "/orders/events", handleMultiOrderEvents(store, hub))
+	r.Method(http.MethodGet, "/staff/events", handleStaffEvents(store, hub))
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	token := orders.NewToken()
+	for _, path := range []string{"/orders/" + token + "/events", "/orders/events?orders=" + token, "/staff/events", "/staff/events?after=7"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		s := ssetest.Parse(body)
+		if resp.StatusCode != http.StatusOK || s.Retry <= 0 || len(s.Events) != 0 || !slices.Contains(s.Comments, "this server is restarting; reconnect to resume") {
+			t.Errorf("%s: %d, retry %d, %d events, comments %q; want 200, a retry, no events, and that the server is restarting", path, resp.StatusCode, s.Retry, len(s.Events), s.Comments)
+		}
+	}
+}
+
 // TestStreamsPastTheCapComeBackLater fills the process to MAX_STREAMS: the
 // next stream gets a 200 that asks the browser to retry much later, never
 // an error status that would make EventSource give up.

@@ -50,6 +50,9 @@ type severalOrdersEvents interface {
 // the end of them all gets 204.
 func handleMultiOrderEvents(store severalOrdersEvents, hub *stream.Hub) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hub.TurnAwayWhileDraining(w) {
+			return
+		}
 		tokens, err := multiTokens(r.URL.Query().Get("orders"))
 		if err != nil {
 			// A list that can never be served: giving up is right.

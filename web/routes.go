@@ -120,7 +120,7 @@ func NewHandler(store Store, hub *stream.Hub, checks []Check, cfg Config, log *s
 		devices := deviceCookies{key: accts.DeviceKey, alwaysSecure: cfg.Staff.SecureCookie}
 		check := cmp.Or(cfg.Staff.SessionCheck, defaultSessionCheck)
 		h.watch = func(ctx context.Context) { sessions.watch(ctx, hub, check) }
-		r.Use(sessions.loadAndSave)
+		r.Use(staffStreamWhileDraining(hub), sessions.loadAndSave)
 		r.Method(http.MethodGet, "/login", handleStaffLoginForm(accts, sessions, log))
 		r.Method(http.MethodPost, "/login", handleStaffLogin(accts, sessions, devices, newLoginLimits(), log))
 		r.Method(http.MethodGet, "/session", handleStaffSession(sessions))

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/ordertracker/ordertracker/internal/accounts"
 	"github.com/ordertracker/ordertracker/internal/pgtest"
+	"github.com/ordertracker/ordertracker/internal/sse/ssetest"
 	"github.com/ordertracker/ordertracker/internal/stream"
 	"github.com/ordertracker/ordertracker/orders"
 )
@@ -919,4 +921,34 @@ func (a *staffApp) loginAs(t *testing.T, name, password string, c call) *http.Co
 		t.Fatalf("sign-in as %s = %d (session cookie %v), want 303 with a session", name, r.status, r.session)
 	}
 	return r.session
+}
+
+// TestADrainingProcessTurnsTheStaffStreamAwayBeforeItsSession: a board
+// that reconnects to a process on its way out is told to come back before
+// its session is read, whether it has one or not; the process it reaches
+// next checks it. Its pages and moves are still served.
+func TestADrainingProcessTurnsTheStaffStreamAwayBeforeItsSession(t *testing.T) {
+	t.Parallel()
+	a := newStaffApp(t, staffOptions{})
+	session := a.login(t, call{})
+	a.hub.Drain(context.Background(), 0)
+	for _, c := range []struct {
+		name    string
+		session *http.Cookie
+	}{
+		{"signed in", session},
+		{"not signed in", nil},
+	} {
+		r := a.send(t, http.MethodGet, staffEventsPath, call{session: c.session})
+		s := ssetest.Parse([]byte(r.body))
+		if r.status != http.StatusOK || s.Retry <= 0 || len(s.Events) != 0 || !slices.Contains(s.Comments, "this server is restarting; reconnect to resume") {
+			t.Errorf("%s: %d, retry %d, %d events, comments %q; want 200, a retry, no events, and that the server is restarting", c.name, r.status, s.Retry, len(s.Events), s.Comments)
+		}
+		if r.session != nil {
+			t.Errorf("%s: the answer set a session cookie", c.name)
+		}
+	}
+	if r := a.send(t, http.MethodGet, "/staff", call{session: session}); r.status != http.StatusOK {
+		t.Errorf("the board while draining: %d, want 200", r.status)
+	}
 }

@@ -133,6 +133,19 @@ func (h *Hub) Unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	h.answer(w, h.opts.Retry, "temporarily unavailable; retrying")
 }
 
+// TurnAwayWhileDraining answers a stream request as Serve would while the
+// hub drains, telling the browser to come back after a random part of the
+// retry delay, and reports whether it did. Handlers ask it before any query
+// of theirs: when every client of a process that is going reconnects at
+// once, those that reach it again cost its database nothing.
+func (h *Hub) TurnAwayWhileDraining(w http.ResponseWriter) bool {
+	if !h.Draining() {
+		return false
+	}
+	h.refuse(w, refusedDraining)
+	return true
+}
+
 // refuse turns a stream away, with a retry delay that suits the reason.
 func (h *Hub) refuse(w http.ResponseWriter, why refusal) {
 	h.metrics.refused.WithLabelValues(string(why)).Inc()
