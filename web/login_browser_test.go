@@ -78,11 +78,11 @@ func TestBrowserKnownBrowserSignsInWhileAnotherGuesses(t *testing.T) {
 	known.expect("status of 401")
 	a.typePassword(t, known)
 	submitSignIn(t, known)
-	known.do(t,
-		chromedp.WaitVisible(chromedp.ID("staff-board")),
-		chromedp.Click(chromedp.CSS(`.staff-signout button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("password")),
-	)
+	// Waits that ask the page, not chromedp's queries of nodes, which can
+	// name a node of the page before the navigation and fail.
+	known.waitFor(t, "the board is live", jsBoardConnection+` === 'live'`)
+	known.do(t, chromedp.Click(chromedp.CSS(`.staff-signout button[type="submit"]`)))
+	known.waitFor(t, "the browser is signed out", jsOnSignInPage)
 	a.typePassword(t, known)
 
 	// Someone else at the same address (the browser and this test both
