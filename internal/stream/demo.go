@@ -67,8 +67,8 @@ func (st *stalls) stall(tag string, now time.Time) {
 }
 
 // stalled reports whether s, a tagged stream, is to be silent. The writer
-// asks it of tagged streams only, so every other stream costs one
-// comparison of an empty string.
+// asks it of tagged streams only, so every other stream costs a look at a
+// flag it reads anyway.
 func (st *stalls) stalled(s *stream) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()

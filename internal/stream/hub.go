@@ -304,7 +304,7 @@ func (h *Hub) subscribe(sub Subscription, client string) (*stream, refusal) {
 		h.release(client)
 		return nil, refusedBusy
 	}
-	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client, owner: sub.owner, hops: sub.hops, tag: sub.tag}
+	s := &stream{hub: h, cursor: newCursor(sub), opened: time.Now(), client: client, owner: sub.owner, hops: sub.hops, tag: sub.tag, tagged: sub.tag != ""}
 	if s.owner != "" {
 		h.ownersMu.Lock()
 		h.owners[s.owner]++

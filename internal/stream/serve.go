@@ -70,7 +70,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription, re
 	}
 	if r.ProtoMajor == 1 {
 		if conn, _, err := rc.Hijack(); err == nil {
-			s.shard.post(job{op: opHandOver, stream: s, out: newHijacked(conn, r.ProtoAtLeast(1, 1), s.shard.raw)})
+			s.direct.take(conn, r.ProtoAtLeast(1, 1), s.shard.raw)
+			s.shard.post(job{op: opHandOver, stream: s, out: &s.direct})
 			h.reclaim.added()
 			return
 		}

@@ -346,7 +346,7 @@ func (sh *shard) write(s *stream, p payload, noticed time.Time) bool {
 		return false
 	}
 	s.nextBeat = sh.now.Add(sh.hub.opts.Heartbeat)
-	if s.tag != "" && sh.hub.stalls.stalled(s) {
+	if s.tagged && sh.hub.stalls.stalled(s) {
 		return true // silenced by the demo's Stall: the bytes are dropped
 	}
 	if s.hops && !noticed.IsZero() {

@@ -87,12 +87,15 @@ func (s Subscription) WithHops() Subscription {
 // it comes from the log, from the batches that arrived while the stream
 // replayed, or live, whether the stream sends it, so that each event goes
 // out exactly once and in order.
+//
+// What the shard's writer reads of it for every batch comes first: kind,
+// ended and last fill the first 16 bytes.
 type cursor struct {
 	kind  kind
-	last  int64  // allOrders: a position; oneOrder: a sequence number, -1 for none
-	token string // oneOrder
+	ended bool  // oneOrder: its terminal event has been sent
+	last  int64 // allOrders: a position; oneOrder: a sequence number, -1 for none
 	set   *orderSet
-	ended bool // oneOrder: its terminal event has been sent
+	token string // oneOrder
 }
 
 func newCursor(sub Subscription) cursor {

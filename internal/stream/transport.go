@@ -65,17 +65,20 @@ type transport interface {
 // once the stream's headers and replay are out: no goroutine of net/http's
 // and none of its buffers stay with it, and the shard's writer writes each
 // batch with one write(2) that never waits.
+//
+// What a write reads comes first (see stream).
 type hijacked struct {
-	conn    net.Conn
 	raw     syscall.RawConn // the descriptor, for writes that never wait and for the hang-up watcher; nil where there is none
 	w       *rawWriter      // the shard's, which writes to raw
 	chunked bool            // HTTP/1.1; HTTP/1.0 has no chunked coding and ends the body by closing
-	unwatch func()          // stops the hang-up watcher; nil if a goroutine watches instead
+	conn    net.Conn
+	unwatch func() // stops the hang-up watcher; nil if a goroutine watches instead
 	once    sync.Once
 }
 
-func newHijacked(conn net.Conn, chunked bool, w *rawWriter) *hijacked {
-	return &hijacked{conn: conn, raw: rawConn(conn), w: w, chunked: chunked}
+// take makes t the transport of conn, written to with w.
+func (t *hijacked) take(conn net.Conn, chunked bool, w *rawWriter) {
+	*t = hijacked{raw: rawConn(conn), w: w, chunked: chunked, conn: conn}
 }
 
 func (t *hijacked) form(p payload) []byte {
