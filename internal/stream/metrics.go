@@ -86,11 +86,11 @@ func (m *metrics) windowLookup(held bool) {
 }
 
 // wrote observes the latency of a batch heard of at noticed, written to a
-// stream of shard; zero for bytes that are no event heard live (a replay,
-// a heartbeat).
-func (m *metrics) wrote(shard int, noticed time.Time) {
+// stream of shard by now; noticed is zero for bytes that are no event heard
+// live (a replay, a heartbeat).
+func (m *metrics) wrote(shard int, noticed, now time.Time) {
 	if !noticed.IsZero() {
-		m.latency.parts[shard].Observe(time.Since(noticed).Seconds())
+		m.latency.parts[shard].Observe(now.Sub(noticed).Seconds())
 	}
 }
 

@@ -38,8 +38,9 @@ func TestTheSendLatencyIsOneHistogramOfEveryShard(t *testing.T) {
 	h := NewHub(Options{Logger: quiet})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(h.Collectors()...)
+	now := time.Now()
 	for _, sh := range h.shards {
-		h.metrics.wrote(sh.index, time.Now())
+		h.metrics.wrote(sh.index, now.Add(-time.Millisecond), now)
 	}
 	families, err := reg.Gather()
 	if err != nil {
@@ -54,4 +55,26 @@ func TestTheSendLatencyIsOneHistogramOfEveryShard(t *testing.T) {
 		}
 	}
 	t.Error("no ordertracker_stream_send_latency_seconds in the scrape")
+}
+
+// TestTheWritersClockIsReadOnceEveryFewWrites: the time the writer gives the
+// histogram is the time it was set to for clockReads writes, then the
+// clock's again, and never earlier than it was set to.
+func TestTheWritersClockIsReadOnceEveryFewWrites(t *testing.T) {
+	var c coarseClock
+	set := time.Now().Add(-time.Hour)
+	for range 2 {
+		c.set(set)
+		for i := range clockReads {
+			if got := c.read(); !got.Equal(set) {
+				t.Fatalf("read %d gave %v, want %v, the time it was set to", i+1, got, set)
+			}
+		}
+		if got := c.read(); !got.After(set.Add(time.Hour - time.Minute)) {
+			t.Fatalf("read %d gave %v, not the clock's time", clockReads+1, got)
+		}
+		if got := c.read(); got.Before(set) {
+			t.Fatalf("read %d gave %v, before the time it was set to", clockReads+2, got)
+		}
+	}
 }

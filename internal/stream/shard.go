@@ -27,6 +27,7 @@ type shard struct {
 	byToken map[string][]*stream // streams of one order, and of several, under each of their tokens
 	ended   []*stream            // to take out once the current job is done
 	now     time.Time            // when the current job began
+	clock   coarseClock          // for the send latency
 	drain   drainPlan
 	raw     *rawWriter // writes to the streams' sockets
 }
@@ -110,6 +111,7 @@ func (sh *shard) run() {
 		sh.mu.Unlock()
 		if len(work) > 0 {
 			sh.now = time.Now()
+			sh.clock.set(sh.now)
 			for i := range work {
 				sh.do(&work[i])
 				work[i] = job{} // let the batch go
@@ -121,10 +123,12 @@ func (sh *shard) run() {
 		case <-sh.wake:
 		case now := <-beat.C:
 			sh.now = now
+			sh.clock.set(now)
 			sh.heartbeats()
 			sh.reap()
 		case now := <-sh.drain.due():
 			sh.now = now
+			sh.clock.set(now)
 			sh.drainDue()
 			sh.reap()
 		}
@@ -367,13 +371,38 @@ func (sh *shard) write(s *stream, p payload, noticed time.Time) bool {
 		return false
 	}
 	if n == len(b) {
-		sh.hub.metrics.wrote(sh.index, noticed)
+		sh.hub.metrics.wrote(sh.index, noticed, sh.clock.read())
 		return true
 	}
 	// A socket without room is a slow client, and waiting for it here
 	// would hold up every other stream.
 	s.flushFrom(b[n:], noticed)
 	return true
+}
+
+// A coarseClock is the time a shard's writer gives the send-latency
+// histogram: it reads the clock once every clockReads writes, not once a
+// write. On a virtual machine a read of the clock costs about 1 % of a
+// fan-out's CPU, as much as all the rest of the histogram. A write is
+// observed as at most clockReads-1 writes earlier than it was, about a
+// tenth of a millisecond in a fan-out, a fifth of the smallest bucket. It
+// is set when the writer takes up work, so that it is never earlier than
+// the events it is asked about were heard of.
+type coarseClock struct {
+	at   time.Time
+	left int // reads of at before the clock is read again
+}
+
+const clockReads = 8
+
+func (c *coarseClock) set(now time.Time) { c.at, c.left = now, clockReads }
+
+func (c *coarseClock) read() time.Time {
+	if c.left == 0 {
+		c.set(time.Now())
+	}
+	c.left--
+	return c.at
 }
 
 // heartbeats sends a heartbeat event to every live stream that has been

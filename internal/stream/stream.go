@@ -169,7 +169,7 @@ func (s *stream) flush() {
 			s.shard.post(job{op: opEnd, stream: s, why: why})
 			return // flushing stays set: nothing more is written
 		}
-		s.hub.metrics.wrote(s.shard.index, noticed)
+		s.hub.metrics.wrote(s.shard.index, noticed, time.Now())
 	}
 }
 
