@@ -43,8 +43,9 @@ func handleOrderEvents(store orderEvents, hub *stream.Hub) http.Handler {
 		// than this process has heard (another process was quicker).
 		var id int64
 		var seq int
+		heard := false // the window has heard of the order's latest event
 		if latest, held := hub.RecentOrder(token); held && (!ok || cursor <= int64(latest.Seq)) {
-			id, seq = latest.OrderID, latest.Seq
+			id, seq, heard = latest.OrderID, latest.Seq, true
 		} else {
 			order, err := store.Get(r.Context(), token)
 			if errors.Is(err, orders.ErrNotFound) {
@@ -68,8 +69,14 @@ func handleOrderEvents(store orderEvents, hub *stream.Hub) http.Handler {
 			after = seq - 1
 		}
 		hub.Serve(w, r, withHops(r, stream.OneOrder(token, int(cursor))), func(ctx context.Context) ([]orders.Event, error) {
-			if events, held := hub.RecentOrderAfter(token, after); held {
-				return events, nil
+			// Only the log holds what the window has yet to hear of: from
+			// the window, a client that has seen the order's last event
+			// would be replayed nothing, and its stream would wait for ever
+			// instead of ending.
+			if heard {
+				if events, held := hub.RecentOrderAfter(token, after); held {
+					return events, nil
+				}
 			}
 			return store.Events(ctx, id, after)
 		})

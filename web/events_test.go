@@ -1014,3 +1014,53 @@ func TestAProcessThatStartsResumesTheLastOnesClientsFromMemory(t *testing.T) {
 		a.checkReplays(t, window)
 	})
 }
+
+// A client that has seen more of its order than this process has heard of
+// (another process heard first, and this one's listener has yet to catch
+// up) has its replay read from the log: the window would replay nothing,
+// and a client that has seen the order delivered would never be told that
+// it has seen the end.
+func TestAClientAheadOfThisProcessIsToldItHasSeenTheEnd(t *testing.T) {
+	t.Parallel()
+	f := fixtures{orders.NewStore(pgtest.NewPool(t), orders.Options{})}
+	o := f.create(t, "Ada")
+	f.moveTo(t, o, orders.OutForDelivery)
+	// What this process has heard: everything up to now, through its
+	// window, and nothing after, as a listener that lags behind.
+	ctx := context.Background()
+	head, err := f.store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent, err := f.store.Recent(ctx, head, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := stream.NewHub(stream.Options{Window: 100, Logger: quiet})
+	hub.PublishFrom(head, recent)
+	t.Cleanup(func() { hub.Drain(context.Background(), 0) })
+	f.advance(t, o, orders.OutForDelivery)
+	delivered, err := f.store.Get(ctx, o.Token)
+	if err != nil || delivered.Status != orders.Delivered {
+		t.Fatalf("the order: %+v, %v; want it delivered", delivered, err)
+	}
+
+	r := chi.NewRouter()
+	r.Method(http.MethodGet, "/orders/{token}/events", handleOrderEvents(f.store, hub))
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/orders/"+o.Token+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Last-Event-ID", strconv.Itoa(delivered.Seq))
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("a client that has seen the order delivered got %s, want 204 No Content", resp.Status)
+	}
+}
