@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,9 +16,21 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if code := exitCode(ctx, err); code != 0 {
 		fmt.Fprintln(os.Stderr, err)
 		stop()
-		os.Exit(1)
+		os.Exit(code)
 	}
+}
+
+// exitCode is the process's exit status once run has returned err, with
+// ctx done when a signal asked the process to stop. A stop asked for is a
+// clean exit even when it comes before the process is up, and cuts short
+// what it was doing to start.
+func exitCode(ctx context.Context, err error) int {
+	if err == nil || ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return 0
+	}
+	return 1
 }
