@@ -3,9 +3,11 @@ package web
 import (
 	"context"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -99,11 +101,17 @@ func runListener(t *testing.T, config *pgx.ConnConfig, from int64, publish func(
 // that a test can cut them all at once, as a network failure or a server
 // restart would, including those that net/http handed over to the hub
 // (which httptest.Server.CloseClientConnections does not reach).
+//
+// The hub writes to a stream's socket through a descriptor of its own (the
+// File of the connection it is handed), which closing the connection does
+// not reach: cut shuts those sockets down instead, as a network failure
+// would, whichever descriptor the hub writes them through.
 type cuttable struct {
 	net.Listener
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
-	held  bool // new connections are closed at once, as a network that is down
+	files []*os.File // the streams' own descriptors, handed out since the last cut
+	held  bool       // new connections are closed at once, as a network that is down
 }
 
 func newCuttable(ln net.Listener) *cuttable {
@@ -122,7 +130,7 @@ func (l *cuttable) Accept() (net.Conn, error) {
 	} else {
 		l.conns[c] = struct{}{}
 	}
-	return c, nil
+	return &cuttableConn{TCPConn: c.(*net.TCPConn), l: l}, nil
 }
 
 // hold cuts every connection and closes every new one at once until
@@ -141,7 +149,8 @@ func (l *cuttable) release() {
 	l.mu.Unlock()
 }
 
-// cut closes every connection accepted so far.
+// cut closes every connection accepted so far, and shuts down every socket
+// a stream took a descriptor of.
 func (l *cuttable) cut() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -149,6 +158,31 @@ func (l *cuttable) cut() {
 		c.Close()
 	}
 	clear(l.conns)
+	for _, f := range l.files {
+		// A stream that has ended has closed its file: Control fails, and
+		// nothing is shut down.
+		if raw, err := f.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+		}
+	}
+	l.files = nil
+}
+
+// A cuttableConn is a connection a cuttable accepted.
+type cuttableConn struct {
+	*net.TCPConn
+	l *cuttable
+}
+
+// File is what the hub takes a stream's own descriptor with.
+func (c *cuttableConn) File() (*os.File, error) {
+	f, err := c.TCPConn.File()
+	if err == nil {
+		c.l.mu.Lock()
+		c.l.files = append(c.l.files, f)
+		c.l.mu.Unlock()
+	}
+	return f, err
 }
 
 // streamGoroutines counts the goroutines that a stream can leave behind:

@@ -5,8 +5,8 @@
 //
 // It counts the connections that net/http still serves: new, active and
 // idle ones. A connection taken over by an event stream (hijacked) leaves
-// that count, since streams have a budget of their own (MAX_STREAMS), and
-// is counted as a stream until it closes.
+// that count for good: streams have a budget of their own (MAX_STREAMS),
+// kept by the hub that holds them.
 package connlimit
 
 import (
@@ -15,8 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -57,7 +57,6 @@ type Listener struct {
 	wake     sync.Cond // signalled when open falls or the listener closes
 	open     int       // connections net/http serves
 	idle     int       // of which idle, between requests
-	streams  int       // connections taken over
 	byClient map[string]int
 	refused  int // connections refused since the last line about them
 	closed   bool
@@ -194,8 +193,8 @@ func (l *Listener) updatePressure() {
 }
 
 // ConnState is the http.Server's ConnState hook. It counts idle
-// connections, moves a connection taken over by a stream from the open
-// count to the streams, and closes a connection that turns idle under
+// connections, takes a connection taken over by a stream out of the open
+// count, and closes a connection that turns idle under
 // pressure: one whose answer went out just before keep-alives were turned
 // off, which the server's own sweep of idle connections missed.
 func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
@@ -229,7 +228,6 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 	case http.StateHijacked:
 		c.hijacked = true
 		l.leave(c)
-		l.streams++
 	}
 	l.mu.Unlock()
 }
@@ -257,18 +255,15 @@ func (l *Listener) release(c *conn) {
 	if c.idle {
 		l.idle--
 	}
-	if c.hijacked {
-		l.streams--
-		return
+	if !c.hijacked {
+		l.leave(c)
 	}
-	l.leave(c)
 }
 
 // Stats are a Listener's counts.
 type Stats struct {
 	Open    int // connections net/http serves
 	Idle    int // of which idle, kept alive between requests
-	Streams int // connections taken over by streams
 	Clients int // client addresses with connections open, not counting trusted proxies
 }
 
@@ -276,7 +271,7 @@ type Stats struct {
 func (l *Listener) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Stats{Open: l.open, Idle: l.idle, Streams: l.streams, Clients: len(l.byClient)}
+	return Stats{Open: l.open, Idle: l.idle, Clients: len(l.byClient)}
 }
 
 // Close stops accepting: a waiting Accept returns net.ErrClosed.
@@ -311,14 +306,14 @@ func (c *conn) Close() error {
 	return err
 }
 
-// SyscallConn hands on the socket, for streams that write to it without
-// waiting.
-func (c *conn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
+// File hands on the socket's File, with which a stream takes a
+// descriptor of its own to write to without waiting.
+func (c *conn) File() (*os.File, error) {
+	fc, ok := c.Conn.(interface{ File() (*os.File, error) })
 	if !ok {
 		return nil, errors.ErrUnsupported
 	}
-	return sc.SyscallConn()
+	return fc.File()
 }
 
 // CloseWrite hands on a half-close, with which net/http ends a connection

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -237,7 +238,7 @@ func TestAStreamLeavesTheOpenCount(t *testing.T) {
 	if ok, _ := get(c, "/hijack"); !ok {
 		t.Fatal("the stream was not answered")
 	}
-	waitFor(t, "the stream is counted", func() bool { return s.ln.Stats() == Stats{Streams: 1} })
+	waitFor(t, "the stream leaves the count", func() bool { return s.ln.Stats() == Stats{} })
 	if ok, _ := get(s.dial(t, "127.0.0.5"), "/"); !ok {
 		t.Error("with its only connection a stream, the client could not open another")
 	}
@@ -265,5 +266,48 @@ func TestCloseEndsAWaitingAccept(t *testing.T) {
 	ln.Close()
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Errorf("Accept after Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// A stream takes a descriptor of its own of the socket it is handed, and
+// closes the connection: the socket stays open, and the count does not
+// hold it as a connection.
+func TestAStreamCanTakeTheSocketsDescriptor(t *testing.T) {
+	t.Parallel()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(raw, Options{Max: 1})
+	defer ln.Close()
+	client, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.ConnState(c, http.StateHijacked)
+	fc, ok := c.(interface{ File() (*os.File, error) })
+	if !ok {
+		t.Fatal("an accepted connection does not hand on its File")
+	}
+	f, err := fc.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c.Close()
+	if _, err := f.Write([]byte("still open")); err != nil {
+		t.Fatalf("write through the stream's descriptor: %v", err)
+	}
+	got := make([]byte, len("still open"))
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "still open" {
+		t.Fatalf("the client read %q, %v", got, err)
+	}
+	if s := ln.Stats(); s != (Stats{}) {
+		t.Errorf("counts after the take-over: %+v, want none", s)
 	}
 }

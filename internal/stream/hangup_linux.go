@@ -24,13 +24,13 @@ type hangups struct {
 var processHangups hangups
 
 // watchHangup arranges for gone to be called, once, when the peer of the
-// connection whose descriptor is raw hangs up, and returns a function that
-// stops watching, to be called before the connection is closed. It reports
-// false, and watches nothing, for a connection it cannot watch (raw nil).
-func watchHangup(raw syscall.RawConn, gone func()) (stop func(), ok bool) {
+// connection whose descriptor is fd hangs up, and returns a function that
+// stops watching, to be called before the descriptor is closed. It reports
+// false, and watches nothing, for a connection it cannot watch (fd -1).
+func watchHangup(fd int, gone func()) (stop func(), ok bool) {
 	h := &processHangups
 	h.once.Do(h.start)
-	if h.err != nil || raw == nil {
+	if h.err != nil || fd < 0 {
 		return nil, false
 	}
 	h.mu.Lock()
@@ -47,14 +47,13 @@ func watchHangup(raw syscall.RawConn, gone func()) (stop func(), ok bool) {
 	// reused as soon as it is closed. Level-triggered, so a client that hung
 	// up before this is reported at once.
 	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-	var ctlErr error
-	if err := raw.Control(func(fd uintptr) { ctlErr = syscall.EpollCtl(h.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || ctlErr != nil {
+	if err := syscall.EpollCtl(h.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		forget()
 		return nil, false
 	}
 	return func() {
 		forget()
-		raw.Control(func(fd uintptr) { syscall.EpollCtl(h.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil) })
+		syscall.EpollCtl(h.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	}, true
 }
 

@@ -147,7 +147,7 @@ func NewHub(opts Options) *Hub {
 	}
 	h.shards = make([]*shard, shards)
 	for i := range h.shards {
-		h.shards[i] = &shard{hub: h, index: i, byToken: make(map[string][]*stream), wake: make(chan struct{}, 1), raw: newRawWriter()}
+		h.shards[i] = &shard{hub: h, index: i, byToken: make(map[string][]*stream), wake: make(chan struct{}, 1)}
 	}
 	return h
 }

@@ -25,16 +25,19 @@ import (
 	"github.com/ordertracker/ordertracker/orders"
 )
 
-// The tests serve streams from a real HTTP server, over HTTP/1.1 (whose
-// connections the hub takes over) and over HTTP/2 with TLS (whose responses
-// stay with net/http), read them as a browser does, and feed the hub from an
-// in-memory log as the listener would. The engine reads no database: the
-// web side's tests run it against PostgreSQL.
+// The tests serve streams from a real HTTP server: over HTTP/1.1, whose
+// connections the hub takes over and writes to with a descriptor of its
+// own; over HTTP/1.1 on connections that give it none (wrapped by a
+// listener), which it writes to with a short deadline instead; and over
+// HTTP/1.1 and HTTP/2 with TLS, whose responses stay with net/http. They
+// read the streams as a browser does, and feed the hub from an in-memory
+// log as the listener would. The engine reads no database: the web side's
+// tests run it against PostgreSQL.
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// transports are the two ways a stream reaches its client.
-var transports = []string{"HTTP/1.1", "HTTP/2"}
+// transports are the ways a stream reaches its client.
+var transports = []string{"HTTP/1.1", "HTTP/1.1 without a descriptor", "HTTP/1.1 over TLS", "HTTP/2"}
 
 // testLog is an order log in memory: the events committed so far.
 type testLog struct {
@@ -168,10 +171,16 @@ func newTestServer(t *testing.T, transport string, opts Options) *testServer {
 	})
 	ts.srv = httptest.NewUnstartedServer(mux)
 	ts.srv.Config.ErrorLog = slog.NewLogLogger(quiet.Handler(), slog.LevelError)
-	if transport == "HTTP/2" {
+	switch transport {
+	case "HTTP/2":
 		ts.srv.EnableHTTP2 = true
 		ts.srv.StartTLS()
-	} else {
+	case "HTTP/1.1 over TLS":
+		ts.srv.StartTLS()
+	case "HTTP/1.1 without a descriptor":
+		ts.srv.Listener = wrappingListener{ts.srv.Listener}
+		ts.srv.Start()
+	default:
 		ts.srv.Start()
 	}
 	ts.client = ts.srv.Client()
@@ -182,6 +191,18 @@ func newTestServer(t *testing.T, transport string, opts Options) *testServer {
 		ts.srv.Close()
 	})
 	return ts
+}
+
+// A wrappingListener wraps the connections it accepts, as a listener that
+// counts or limits them may, in a net.Conn that offers nothing more.
+type wrappingListener struct{ net.Listener }
+
+func (l wrappingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return struct{ net.Conn }{c}, nil
 }
 
 // latestAnd is an order's part of a replay as the web side reads it: the
@@ -381,8 +402,13 @@ func TestLiveEventsReachEveryStreamOnceInOrder(t *testing.T) {
 			if ts.hub.Streams() != 3 {
 				t.Fatalf("open streams: got %d, want 3", ts.hub.Streams())
 			}
-			if transport == "HTTP/2" && staff.resp.ProtoMajor != 2 {
-				t.Fatalf("the stream came over %s, want HTTP/2", staff.resp.Proto)
+			want := "HTTP/1.1"
+			if transport == "HTTP/2" {
+				want = "HTTP/2.0"
+			}
+			overTLS := transport == "HTTP/2" || strings.HasSuffix(transport, "over TLS")
+			if staff.resp.Proto != want || (staff.resp.TLS != nil) != overTLS {
+				t.Fatalf("the stream came over %s (TLS: %v), want %s", staff.resp.Proto, staff.resp.TLS != nil, transport)
 			}
 
 			ts.publish("B", orders.Cooking)

@@ -29,8 +29,7 @@ func TestTheWalkReadsTwoCacheLinesOfAStream(t *testing.T) {
 	}
 	second := map[string]uintptr{
 		"nextBeat":       unsafe.Offsetof(s.nextBeat) + unsafe.Sizeof(s.nextBeat) - 1,
-		"direct.raw":     unsafe.Offsetof(s.direct) + unsafe.Offsetof(s.direct.raw) + unsafe.Sizeof(s.direct.raw) - 1,
-		"direct.w":       unsafe.Offsetof(s.direct) + unsafe.Offsetof(s.direct.w) + 7,
+		"direct.fd":      unsafe.Offsetof(s.direct) + unsafe.Offsetof(s.direct.fd) + unsafe.Sizeof(s.direct.fd) - 1,
 		"direct.chunked": unsafe.Offsetof(s.direct) + unsafe.Offsetof(s.direct.chunked),
 	}
 	for name, end := range second {

@@ -18,9 +18,11 @@ type Replay func(ctx context.Context) ([]orders.Event, error)
 
 // Serve serves one event stream, start to end: it subscribes, replays, and
 // hands the stream over to its shard's writer, which sends it everything
-// from then on. An HTTP/1 connection is taken over from net/http and Serve
-// returns at once; any other response (HTTP/2) stays with its handler, and
-// Serve returns when the stream ends.
+// from then on. An HTTP/1 connection without TLS is taken over from
+// net/http and Serve returns at once; any other response stays with its
+// handler, and Serve returns when the stream ends. (A TLS connection
+// cannot be written to without waiting: a write cut short by a deadline
+// leaves half a record on the wire, and the connection is lost.)
 //
 // A stream the hub cannot take now (at MaxStreams, its client at
 // MaxStreamsPerClient, or draining), or whose
@@ -52,7 +54,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription, re
 	}
 
 	rc := http.NewResponseController(w)
-	if r.ProtoMajor == 1 {
+	takeOver := r.ProtoMajor == 1 && r.TLS == nil
+	if takeOver {
 		// The connection is taken over, and closed when the stream ends:
 		// a client must not send another request down it.
 		w.Header().Set("Connection", "close")
@@ -68,9 +71,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub Subscription, re
 		h.cancel(s)
 		return
 	}
-	if r.ProtoMajor == 1 {
+	if takeOver {
 		if conn, _, err := rc.Hijack(); err == nil {
-			s.direct.take(conn, r.ProtoAtLeast(1, 1), s.shard.raw)
+			s.direct.take(conn, r.ProtoAtLeast(1, 1))
 			s.shard.post(job{op: opHandOver, stream: s, out: &s.direct})
 			h.reclaim.added()
 			return

@@ -29,7 +29,6 @@ type shard struct {
 	now     time.Time            // when the current job began
 	clock   coarseClock          // for the send latency
 	drain   drainPlan
-	raw     *rawWriter // writes to the streams' sockets
 }
 
 // A job is one piece of work for a shard's writer.

@@ -191,4 +191,4 @@ func (s *stream) release() {
 }
 
 // streamPad rounds a stream up to a multiple of 128 bytes (see stream).
-const streamPad = 8
+const streamPad = 24

@@ -2,11 +2,12 @@ package stream
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -64,21 +65,37 @@ type transport interface {
 // A hijacked transport is an HTTP/1 connection taken over from net/http
 // once the stream's headers and replay are out: no goroutine of net/http's
 // and none of its buffers stay with it, and the shard's writer writes each
-// batch with one write(2) that never waits.
+// batch with one write(2) that never waits, to a descriptor that is the
+// stream's alone (ownSocket).
+//
+// Nothing writes to that descriptor once it is closed, and only close
+// closes it: the shard's writer closes a stream it is done with, and
+// writes to it no more; a flusher closes one only while it owns the
+// writes, which the writer then leaves to it (see stream.enqueue) for good.
 //
 // What a write reads comes first (see stream).
 type hijacked struct {
-	raw     syscall.RawConn // the descriptor, for writes that never wait and for the hang-up watcher; nil where there is none
-	w       *rawWriter      // the shard's, which writes to raw
-	chunked bool            // HTTP/1.1; HTTP/1.0 has no chunked coding and ends the body by closing
-	conn    net.Conn
+	fd      int    // the stream's own descriptor of the socket, written to around Go's poller; -1 where there is none
+	chunked bool   // HTTP/1.1; HTTP/1.0 has no chunked coding and ends the body by closing
+	conn    socket // the file of fd; where there is none, the connection net/http handed over
 	unwatch func() // stops the hang-up watcher; nil if a goroutine watches instead
 	once    sync.Once
 }
 
-// take makes t the transport of conn, written to with w.
-func (t *hijacked) take(conn net.Conn, chunked bool, w *rawWriter) {
-	*t = hijacked{raw: rawConn(conn), w: w, chunked: chunked, conn: conn}
+// A socket is what a hijacked transport writes through when it must wait
+// for the client, and what it closes: an *os.File or a net.Conn.
+type socket interface {
+	io.ReadWriteCloser
+	SetWriteDeadline(time.Time) error
+}
+
+// take makes t the transport of conn, with a descriptor of its own where
+// it can have one.
+func (t *hijacked) take(conn net.Conn, chunked bool) {
+	*t = hijacked{fd: -1, chunked: chunked, conn: conn}
+	if f, fd, ok := ownSocket(conn); ok {
+		t.fd, t.conn = fd, f
+	}
 }
 
 func (t *hijacked) form(p payload) []byte {
@@ -88,12 +105,13 @@ func (t *hijacked) form(p payload) []byte {
 	return p.frames()
 }
 
-// writeNow sets no deadline where it can reach the descriptor: a deadline
-// is a runtime timer set and fired for every stream of every batch, about a
-// tenth of the writer's time in a fan-out to 19,500 streams.
+// writeNow sets no deadline where it has a descriptor: a deadline is a
+// runtime timer set and fired for every stream of every batch, about a
+// tenth of the writer's time in a fan-out to 19,500 streams, and Go's
+// poller would take its lock and reset the descriptor's readiness besides.
 func (t *hijacked) writeNow(b []byte) (int, error) {
-	if t.raw != nil {
-		return t.w.write(t.raw, b)
+	if t.fd >= 0 {
+		return writeNow(t.fd, b)
 	}
 	_ = t.conn.SetWriteDeadline(time.Now().Add(quickWrite))
 	n, err := t.conn.Write(b)
@@ -129,14 +147,14 @@ func (t *hijacked) close(clean bool) {
 
 // endChunks writes the last chunk, as much of it as the socket takes at
 // once: a client with no room for five bytes sees its response cut and
-// comes back, as after any failure. Where the descriptor can be reached
-// this is one non-blocking write and cannot fail for want of time: a
-// deadline as short as a writer can afford passes before the write starts
-// when the goroutine waits a millisecond for a core, and the clean end of
-// a drained stream was lost that way on a busy machine.
+// comes back, as after any failure. Where there is a descriptor this is
+// one non-blocking write and cannot fail for want of time: a deadline as
+// short as a writer can afford passes before the write starts when the
+// goroutine waits a millisecond for a core, and the clean end of a drained
+// stream was lost that way on a busy machine.
 func (t *hijacked) endChunks() {
-	if t.raw != nil {
-		_ = t.raw.Control(func(fd uintptr) { _, _ = writeNow(int(fd), lastChunk) })
+	if t.fd >= 0 {
+		_, _ = writeNow(t.fd, lastChunk)
 		return
 	}
 	_ = t.conn.SetWriteDeadline(time.Now().Add(quickWrite))
@@ -148,7 +166,7 @@ func (t *hijacked) endChunks() {
 // connection, on which a client sends nothing after its request, until it
 // ends.
 func (t *hijacked) watch(gone func()) {
-	if stop, ok := watchHangup(t.raw, gone); ok {
+	if stop, ok := watchHangup(t.fd, gone); ok {
 		t.unwatch = stop
 		return
 	}
@@ -163,53 +181,16 @@ func (t *hijacked) watch(gone func()) {
 	}()
 }
 
-// A rawWriter is how a shard's writer writes to a stream's socket, around
-// Go's poller, whose lock, reset of the descriptor's readiness and
-// deadline timer cost the writer a tenth of its time in a fan-out to
-// 19,500 streams.
-//
-// It writes inside RawConn.Control, which holds a reference to the
-// descriptor for as long as the write takes: a connection closed by
-// anything else, before or during the write, makes it fail, as a write
-// through the poller would, instead of reaching whichever connection was
-// given the closed descriptor's number next, which could be another
-// client's. That costs two atomic operations. The function Control runs is
-// made once per shard and takes its arguments and results through the
-// writer's fields, so that a write allocates nothing; one goroutine at a
-// time uses them, the shard's writer.
-type rawWriter struct {
-	do  func(fd uintptr)
-	b   []byte
-	n   int
-	err error
-}
-
-func newRawWriter() *rawWriter {
-	w := &rawWriter{}
-	w.do = func(fd uintptr) { w.n, w.err = writeNow(int(fd), w.b) }
-	return w
-}
-
-// write writes as much of b to raw as it takes at once.
-func (w *rawWriter) write(raw syscall.RawConn, b []byte) (int, error) {
-	w.b, w.n, w.err = b, 0, nil
-	err := raw.Control(w.do)
-	n := w.n
-	if err == nil {
-		err = w.err
-	}
-	w.b, w.err = nil, nil
-	return n, err
-}
-
 // quickWrite is how long a write waits for a socket where no descriptor can
 // be reached: long enough for the kernel to take what fits, short enough
 // that a slow client costs the others little.
 const quickWrite = time.Millisecond
 
+// isTimeout reports whether err is a deadline's, from a net.Conn, an
+// *os.File or an HTTP/2 response.
 func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // A flushed transport is a response that stays with net/http: HTTP/2, where

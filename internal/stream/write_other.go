@@ -5,11 +5,11 @@ package stream
 import (
 	"errors"
 	"net"
-	"syscall"
+	"os"
 )
 
-// rawConn reports no descriptor: writes use a short deadline instead.
-func rawConn(net.Conn) syscall.RawConn { return nil }
+// ownSocket gives no descriptor: writes use a short deadline instead.
+func ownSocket(net.Conn) (*os.File, int, bool) { return nil, -1, false }
 
-// writeNow is never called here, where rawConn gives no descriptor.
+// writeNow is never called here, where ownSocket gives no descriptor.
 func writeNow(int, []byte) (int, error) { return 0, errors.ErrUnsupported }
