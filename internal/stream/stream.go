@@ -11,10 +11,10 @@ import (
 //
 // A fan-out walks every stream of a shard for every batch, and on a busy
 // server each stream it reaches is out of the cache: what the walk reads,
-// and an HTTP/1 stream's transport, which lives inside the stream, come
-// first, on the stream's first two cache lines (the size of a stream is a
-// multiple of 128 bytes, so that they are, and fetched together), instead
-// of spread over five lines of two objects.
+// and the transport of a stream taken over from net/http, which lives
+// inside it, come first, on the stream's first two cache lines (the size
+// of a stream is a multiple of 128 bytes, so that they are, and fetched
+// together), instead of spread over five lines of two objects.
 type stream struct {
 	// First line: what decides whether the stream is written to.
 	ending   ending      // why it ends; 0 while it lives. Owned by the shard's writer
@@ -28,7 +28,7 @@ type stream struct {
 
 	// Second line: what a write reads and sets.
 	nextBeat time.Time // owned by the shard's writer
-	direct   hijacked  // the transport of an HTTP/1 stream, which out points to
+	direct   hijacked  // the transport of a stream taken over from net/http, which out points to
 
 	hub    *Hub
 	shard  *shard
